@@ -1,0 +1,33 @@
+# FindAsio: standalone Asio (Debian's libasio-dev ships no CMake package).
+#
+# Provides the imported target Asio::Asio and sets Asio_FOUND,
+# Asio_INCLUDE_DIR and Asio_VERSION (read from asio/version.hpp).
+
+find_path(Asio_INCLUDE_DIR NAMES asio.hpp asio/version.hpp)
+
+if(Asio_INCLUDE_DIR AND EXISTS "${Asio_INCLUDE_DIR}/asio/version.hpp")
+    file(STRINGS "${Asio_INCLUDE_DIR}/asio/version.hpp" _asio_version_line
+         REGEX "^#define ASIO_VERSION [0-9]+")
+    string(REGEX REPLACE "^#define ASIO_VERSION ([0-9]+).*" "\\1" _asio_version_number "${_asio_version_line}")
+    # ASIO_VERSION is XXYYZZ: major * 100000 + minor * 100 + patch.
+    math(EXPR _asio_major "${_asio_version_number} / 100000")
+    math(EXPR _asio_minor "${_asio_version_number} / 100 % 1000")
+    math(EXPR _asio_patch "${_asio_version_number} % 100")
+    set(Asio_VERSION "${_asio_major}.${_asio_minor}.${_asio_patch}")
+    unset(_asio_version_line)
+    unset(_asio_version_number)
+endif()
+
+include(FindPackageHandleStandardArgs)
+find_package_handle_standard_args(Asio
+    REQUIRED_VARS Asio_INCLUDE_DIR
+    VERSION_VAR Asio_VERSION)
+
+if(Asio_FOUND AND NOT TARGET Asio::Asio)
+    add_library(Asio::Asio INTERFACE IMPORTED)
+    set_target_properties(Asio::Asio PROPERTIES
+        INTERFACE_INCLUDE_DIRECTORIES "${Asio_INCLUDE_DIR}"
+        INTERFACE_COMPILE_DEFINITIONS "ASIO_STANDALONE;ASIO_NO_DEPRECATED")
+endif()
+
+mark_as_advanced(Asio_INCLUDE_DIR)

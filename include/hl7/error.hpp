@@ -1,0 +1,213 @@
+#ifndef HL7_ERROR_HPP
+#define HL7_ERROR_HPP
+
+#include <cstddef>
+#include <string>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+namespace hl7 {
+
+/** Errors of the message model: parsing, paths, editing, batches, dates.
+
+    Category name `"hl7"`. Value 0 is never used (it means success).
+    Networking errors live in `hl7::mllp::error` (category `"hl7.mllp"`).
+*/
+enum class error {
+    // -- parsing a message -------------------------------------------------
+    /// The input holds no segment at all (empty or only line breaks).
+    empty_message = 1,
+    /// The first segment is not MSH (or BHS/FHS where those are allowed).
+    no_header,
+    /// The header ends before its field separator and encoding characters.
+    truncated_header,
+    /// MSH-1/MSH-2 declare repeated delimiters, or a CR, LF or NUL as one.
+    invalid_delimiters,
+    /// A segment id is not three ASCII letters or digits.
+    invalid_segment_id,
+    /// An empty line between segments, with `parse_options::allow_empty_segments` off.
+    empty_segment,
+    /// The input is larger than `parse_options::max_message_size`.
+    message_too_large,
+    /// More segments than `parse_options::max_segments`.
+    too_many_segments,
+    /// A segment with more fields than `parse_options::max_fields`.
+    too_many_fields,
+
+    // -- batches and files -------------------------------------------------
+    /// A second BHS inside one batch.
+    duplicate_batch_header,
+    /// A second FHS in one file.
+    duplicate_file_header,
+    /// A segment that belongs to a message appears before any MSH.
+    segment_before_header,
+    /// A trailer (BTS/FTS) with no matching header, or content after FTS.
+    unexpected_trailer,
+
+    // -- paths and access --------------------------------------------------
+    /// A path such as `PID.F3.R1.C1` that cannot be read as one.
+    invalid_path,
+    /// The message has no segment with that id (or not that many of them).
+    segment_not_found,
+    /// A field past the end of the segment, with deeper parts asked for.
+    field_not_present,
+    /// A repetition past the end of the field, with deeper parts asked for.
+    repetition_not_present,
+    /// A component past the end of the repetition, with a sub-component asked for.
+    component_not_present,
+    /// The path goes below a plain value (python-hl7: "reaches leaf node").
+    path_too_deep,
+    /// MSH-1 and MSH-2 define the delimiters and cannot be edited in place.
+    read_only_field,
+    /// An index of 0 or past the end where a 1-based position was needed.
+    index_out_of_range,
+    /// Text given as one segment contains a segment terminator (CR or LF).
+    embedded_terminator,
+
+    // -- data types --------------------------------------------------------
+    /// A DTM/TS value that is not `YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]`.
+    invalid_datetime,
+};
+
+namespace detail {
+
+class error_category_impl final : public std::error_category
+{
+public:
+    char const*
+    name() const noexcept override
+    {
+        return "hl7";
+    }
+
+    std::string
+    message(int ev) const override
+    {
+        switch (static_cast<error>(ev)) {
+        case error::empty_message: return "message is empty";
+        case error::no_header: return "message does not start with an MSH segment";
+        case error::truncated_header: return "header segment ends before its encoding characters";
+        case error::invalid_delimiters: return "header declares invalid or repeated delimiters";
+        case error::invalid_segment_id: return "segment id is not three letters or digits";
+        case error::empty_segment: return "empty segment";
+        case error::message_too_large: return "message is larger than the size limit";
+        case error::too_many_segments: return "message has more segments than the limit";
+        case error::too_many_fields: return "segment has more fields than the limit";
+        case error::duplicate_batch_header: return "batch cannot have more than one BHS segment";
+        case error::duplicate_file_header: return "file cannot have more than one FHS segment";
+        case error::segment_before_header: return "segment received before message header";
+        case error::unexpected_trailer: return "trailer segment without matching header";
+        case error::invalid_path: return "invalid field path";
+        case error::segment_not_found: return "segment not found";
+        case error::field_not_present: return "field not present";
+        case error::repetition_not_present: return "repetition not present";
+        case error::component_not_present: return "component not present";
+        case error::path_too_deep: return "field reaches leaf node before completing path";
+        case error::read_only_field: return "MSH-1 and MSH-2 cannot be edited";
+        case error::embedded_terminator: return "segment text contains a segment terminator";
+        case error::index_out_of_range: return "index out of range";
+        case error::invalid_datetime: return "malformed HL7 date/time";
+        }
+        return "hl7 error";
+    }
+
+    std::error_condition
+    default_error_condition(int ev) const noexcept override
+    {
+        switch (static_cast<error>(ev)) {
+        case error::message_too_large:
+        case error::too_many_segments:
+        case error::too_many_fields: return std::errc::message_size;
+        case error::invalid_path:
+        case error::read_only_field:
+        case error::index_out_of_range:
+        case error::embedded_terminator: return std::errc::invalid_argument;
+        default: return {ev, *this};
+        }
+    }
+};
+
+} // namespace detail
+
+/// The `"hl7"` error category.
+inline std::error_category const&
+error_category() noexcept
+{
+    static detail::error_category_impl const category;
+    return category;
+}
+
+inline std::error_code
+make_error_code(error e) noexcept
+{
+    return {static_cast<int>(e), error_category()};
+}
+
+//--------------------------------------------------------------------------
+// Exceptions. Each is a std::system_error carrying an hl7::error code, so
+// `catch (std::system_error const& e)` and `e.code() == hl7::error::...`
+// both work; the derived types add where the problem was.
+
+/** Input that is not a well-formed HL7 message, batch or file.
+
+    `offset()` is the byte offset in the input where the problem was found,
+    `segment()` the 1-based segment number (0 when not within a segment).
+*/
+class parse_error : public std::system_error
+{
+public:
+    parse_error(std::error_code ec, std::size_t offset, std::size_t segment, std::string const& what)
+        : std::system_error(ec, what), offset_(offset), segment_(segment)
+    {
+    }
+
+    std::size_t offset() const noexcept { return offset_; }
+    std::size_t segment() const noexcept { return segment_; }
+
+private:
+    std::size_t offset_;
+    std::size_t segment_;
+};
+
+/// A batch or file whose headers and trailers do not fit together.
+class batch_error : public parse_error
+{
+public:
+    using parse_error::parse_error;
+};
+
+/** A path (`PID.F3.R1.C1`) that is malformed, or that names a part the
+    message cannot have. `path()` is the path as given. */
+class path_error : public std::system_error
+{
+public:
+    path_error(std::error_code ec, std::string path)
+        : std::system_error(ec, ec.message() + ": " + path), path_(std::move(path))
+    {
+    }
+
+    std::string const& path() const noexcept { return path_; }
+
+private:
+    std::string path_;
+};
+
+/// A date/time value that is not a valid HL7 DTM.
+class datetime_error : public std::system_error
+{
+public:
+    datetime_error(std::error_code ec, std::string const& value)
+        : std::system_error(ec, ec.message() + ": '" + value + "'")
+    {
+    }
+};
+
+} // namespace hl7
+
+template<>
+struct std::is_error_code_enum<hl7::error> : std::true_type
+{
+};
+
+#endif

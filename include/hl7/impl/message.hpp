@@ -1,0 +1,733 @@
+#ifndef HL7_IMPL_MESSAGE_HPP
+#define HL7_IMPL_MESSAGE_HPP
+
+// Definitions for hl7/message.hpp: the parse engine, reading by path, and
+// editing. Included at the end of message.hpp.
+
+#include <hl7/detail/message_builder.hpp>
+
+#include <algorithm>
+#include <ostream>
+#include <utility>
+
+namespace hl7 {
+
+//--------------------------------------------------------------------------
+// Parse engine
+
+namespace detail {
+
+inline std::size_t
+message_builder::index_segment(message& m, byte_table const& table, std::size_t begin,
+                               parse_options const& opts, parse_failure& fail)
+{
+    // The text always ends in a NUL (std::string guarantees it), which
+    // stops the scanning loops below without a bounds check per byte.
+    char const* d = m.text_.data();
+    std::size_t const n = m.text_.size();
+    std::size_t const seg_number = m.segments_.size() + 1;
+    auto failed = [&](error e, std::size_t at) {
+        fail.ec = make_error_code(e);
+        fail.offset = at;
+        fail.segment = seg_number;
+        return at;
+    };
+    auto u32 = [](std::size_t v) { return static_cast<std::uint32_t>(v); };
+    auto ends_field = [&](std::size_t i) {
+        unsigned char const c = table.cls[static_cast<unsigned char>(d[i])];
+        return c == byte_field || c == byte_terminator || (c == byte_nul && i == n);
+    };
+
+    std::uint32_t const first_field = u32(m.fields_.size());
+
+    // Segment id: up to the field separator or the end of the segment. A
+    // header id is exactly three bytes even if the separator is a letter.
+    std::size_t q = begin;
+    bool const header = n - begin >= 4 && is_header_id(d + begin) && d[begin + 3] == m.seps_.field;
+    if (header)
+        q = begin + 3;
+    else
+        while (!ends_field(q))
+            ++q;
+    if (q == begin)
+        return failed(error::empty_segment, begin);
+    if (opts.validate_segment_ids &&
+        (q - begin != 3 || !is_id_char(d[begin]) || !is_id_char(d[begin + 1]) || !is_id_char(d[begin + 2])))
+        return failed(error::invalid_segment_id, begin);
+    m.fields_.push_back(field_rec{u32(begin), u32(q), u32(m.marks_.size()), 0});
+
+    if (table.cls[static_cast<unsigned char>(d[q])] == byte_field) {
+        ++q;
+        if (header) {
+            // MSH-1 is the separator itself; MSH-2 the encoding characters,
+            // which are never split.
+            m.fields_.push_back(field_rec{u32(q - 1), u32(q), u32(m.marks_.size()), 0});
+            std::size_t e = q;
+            while (!ends_field(e))
+                ++e;
+            m.fields_.push_back(field_rec{u32(q), u32(e), u32(m.marks_.size()), 0});
+            q = e;
+            if (table.cls[static_cast<unsigned char>(d[q])] != byte_field)
+                goto done;
+            ++q;
+        }
+        std::size_t field_start = q;
+        std::uint32_t mark_start = u32(m.marks_.size());
+        std::size_t const field_limit = opts.max_fields + 1 + first_field; // +1: the id
+        for (;;) {
+            unsigned char c;
+            while ((c = table.cls[static_cast<unsigned char>(d[q])]) == byte_plain)
+                ++q;
+            if (c == byte_field) {
+                m.fields_.push_back(field_rec{u32(field_start), u32(q), mark_start, u32(m.marks_.size()) - mark_start});
+                if (m.fields_.size() > field_limit)
+                    return failed(error::too_many_fields, q);
+                field_start = ++q;
+                mark_start = u32(m.marks_.size());
+            }
+            else if (c == byte_terminator || q == n) {
+                break;
+            }
+            else if (c == byte_nul) {
+                ++q; // a NUL byte inside the data
+            }
+            else {
+                m.marks_.push_back((u32(q) << 2) | static_cast<std::uint32_t>(c - byte_field));
+                ++q;
+            }
+        }
+        m.fields_.push_back(field_rec{u32(field_start), u32(q), mark_start, u32(m.marks_.size()) - mark_start});
+        if (m.fields_.size() > field_limit)
+            return failed(error::too_many_fields, q);
+    }
+done:
+    m.segments_.push_back(segment_rec{u32(begin), u32(q), first_field, u32(m.fields_.size()) - first_field});
+    return q;
+}
+
+inline parse_failure
+message_builder::parse(message& m, std::string_view text, parse_options const& opts)
+{
+    parse_failure fail;
+    m.segments_.clear();
+    m.fields_.clear();
+    m.marks_.clear();
+    m.dead_bytes_ = 0;
+    m.contiguous_ = true;
+    m.seps_ = separators{};
+
+    std::size_t const max_size = std::min(opts.max_message_size, max_indexed_size);
+    if (text.size() > max_size) {
+        m.text_.clear();
+        fail.ec = make_error_code(error::message_too_large);
+        fail.offset = max_size;
+        return fail;
+    }
+    m.text_.assign(text.data(), text.size());
+    char const* d = m.text_.data();
+    std::size_t const n = m.text_.size();
+
+    auto is_term = [&](char c) { return c == '\r' || (c == '\n' && !opts.strict_terminators); };
+
+    std::size_t pos = 0;
+    if (opts.allow_empty_segments)
+        while (pos < n && is_term(d[pos]))
+            ++pos;
+    if (pos == n) {
+        fail.ec = make_error_code(error::empty_message);
+        return fail;
+    }
+    if (pos != 0)
+        m.contiguous_ = false;
+
+    // The header declares the delimiters.
+    if (n - pos < 3 || !is_header_id(d + pos)) {
+        // "M" or "MS" alone is a header cut short; anything else is no header.
+        bool const cut_short = n - pos < 3 && std::string_view("MSH").starts_with(std::string_view(d + pos, n - pos));
+        fail.ec = make_error_code(cut_short ? error::truncated_header : error::no_header);
+        fail.offset = pos;
+        fail.segment = 1;
+        return fail;
+    }
+    std::size_t header_end = 0;
+    if (auto ec = read_delimiters(d + pos, n - pos, m.seps_, header_end)) {
+        fail.ec = ec;
+        fail.offset = pos + (ec == error::truncated_header ? std::min<std::size_t>(3, n - pos) : 3);
+        fail.segment = 1;
+        return fail;
+    }
+
+    // Reserve by typical density (about one field per 8 bytes and one
+    // sub-field mark per 16); growth beyond that is amortised.
+    m.segments_.reserve(n / 64 + 4);
+    m.fields_.reserve(n / 8 + 16);
+    m.marks_.reserve(n / 16 + 16);
+
+    byte_table const table(m.seps_, opts.strict_terminators);
+    for (;;) {
+        if (m.segments_.size() == opts.max_segments) {
+            fail.ec = make_error_code(error::too_many_segments);
+            fail.offset = pos;
+            fail.segment = m.segments_.size() + 1;
+            return fail;
+        }
+        std::size_t const end = index_segment(m, table, pos, opts, fail);
+        if (fail.ec)
+            return fail;
+        pos = end;
+        if (pos == n) {
+            m.contiguous_ = false; // no terminator after the last segment
+            break;
+        }
+        // One terminator: CR, LF or CRLF.
+        if (d[pos] == '\r') {
+            ++pos;
+            if (pos < n && d[pos] == '\n' && !opts.strict_terminators) {
+                ++pos;
+                m.contiguous_ = false;
+            }
+        }
+        else {
+            ++pos;
+            m.contiguous_ = false;
+        }
+        // Empty lines.
+        std::size_t const blank = pos;
+        while (pos < n && is_term(d[pos])) {
+            if (!opts.allow_empty_segments) {
+                fail.ec = make_error_code(error::empty_segment);
+                fail.offset = pos;
+                fail.segment = m.segments_.size() + 1;
+                return fail;
+            }
+            ++pos;
+        }
+        if (pos != blank)
+            m.contiguous_ = false;
+        if (pos == n)
+            break;
+    }
+    if (m.contiguous_ && !m.segments_.empty() && m.segments_.front().begin != 0)
+        m.contiguous_ = false;
+    return fail;
+}
+
+inline segment_rec
+message_builder::append_indexed(message& m, std::string_view text, parse_failure& fail)
+{
+    if (m.text_.size() + text.size() > max_indexed_size) {
+        fail.ec = make_error_code(error::message_too_large);
+        return {};
+    }
+    std::size_t const begin = m.text_.size();
+    m.text_.append(text);
+    parse_options opts;
+    opts.max_fields = std::size_t{1} << 30; // an edit is bounded by the message size instead
+    byte_table const table(m.seps_, false);
+    std::size_t const end = index_segment(m, table, begin, opts, fail);
+    if (!fail.ec && end != m.text_.size()) {
+        fail.ec = make_error_code(error::embedded_terminator);
+        fail.offset = end - begin;
+    }
+    if (fail.ec) {
+        // Undo: drop the partial index and text.
+        if (m.segments_.size() && m.segments_.back().begin == begin)
+            m.segments_.pop_back();
+        m.text_.resize(begin);
+        return {};
+    }
+    segment_rec rec = m.segments_.back();
+    m.segments_.pop_back();
+    return rec;
+}
+
+} // namespace detail
+
+//--------------------------------------------------------------------------
+// Views
+
+inline std::string
+component_view::value() const
+{
+    return node_.raw_only ? std::string(raw()) : hl7::unescape(raw(), *node_.seps);
+}
+
+inline std::string
+repetition_view::value() const
+{
+    return node_.raw_only ? std::string(raw()) : hl7::unescape(raw(), *node_.seps);
+}
+
+inline std::string
+field_view::value() const
+{
+    if (!present())
+        return {};
+    return node_.raw_only ? std::string(raw()) : hl7::unescape(raw(), *node_.seps);
+}
+
+inline std::string_view
+segment_view::raw() const noexcept
+{
+    auto const& rec = msg_->segments_[index_];
+    return std::string_view(msg_->text_.data() + rec.begin, rec.end - rec.begin);
+}
+
+inline std::size_t
+segment_view::size() const noexcept
+{
+    return msg_->segments_[index_].field_count - 1;
+}
+
+inline field_view
+segment_view::field(std::size_t n) const noexcept
+{
+    return field_view(msg_->field_node(index_, n));
+}
+
+//--------------------------------------------------------------------------
+// message: lookup
+
+inline detail::node
+message::field_node(std::uint32_t segment_index, std::size_t n) const noexcept
+{
+    auto const& seg = segments_[segment_index];
+    if (n >= seg.field_count)
+        return detail::node{};
+    auto const& f = fields_[seg.first_field + n];
+    detail::node out;
+    out.text = text_.data();
+    out.begin = f.begin;
+    out.end = f.end;
+    out.marks = marks_.data() + f.first_mark;
+    out.mark_count = f.mark_count;
+    out.seps = &seps_;
+    out.raw_only = (n == 1 || n == 2) && detail::is_header_id(text_.data() + seg.begin) &&
+                   fields_[seg.first_field].end - fields_[seg.first_field].begin == 3;
+    return out;
+}
+
+inline std::uint32_t
+message::find_segment(std::string_view id, std::size_t nth) const noexcept
+{
+    std::size_t seen = 0;
+    for (std::uint32_t i = 0; i < segments_.size(); ++i) {
+        auto const& f = fields_[segments_[i].first_field];
+        if (std::string_view(text_.data() + f.begin, f.end - f.begin) == id && ++seen == nth)
+            return i;
+    }
+    return static_cast<std::uint32_t>(-1);
+}
+
+inline segment_view
+message::segment_at(std::size_t position) const
+{
+    if (position == 0 || position > segments_.size())
+        throw path_error(make_error_code(error::index_out_of_range), "segment " + std::to_string(position));
+    return segment_view(this, static_cast<std::uint32_t>(position - 1));
+}
+
+inline segment_view
+message::segment(std::string_view id, std::size_t nth) const
+{
+    auto i = find_segment(id, nth);
+    if (i == static_cast<std::uint32_t>(-1))
+        throw path_error(make_error_code(error::segment_not_found),
+                         std::string(id) + (nth != 1 ? std::to_string(nth) : std::string()));
+    return segment_view(this, i);
+}
+
+inline std::vector<segment_view>
+message::segments(std::string_view id) const
+{
+    std::vector<segment_view> out;
+    for (std::uint32_t i = 0; i < segments_.size(); ++i) {
+        auto const& f = fields_[segments_[i].first_field];
+        if (std::string_view(text_.data() + f.begin, f.end - f.begin) == id)
+            out.push_back(segment_view(this, i));
+    }
+    return out;
+}
+
+inline bool
+message::has_segment(std::string_view id) const noexcept
+{
+    return find_segment(id, 1) != static_cast<std::uint32_t>(-1);
+}
+
+inline message::const_iterator
+message::begin() const noexcept
+{
+    return const_iterator(this, 0);
+}
+
+inline message::const_iterator
+message::end() const noexcept
+{
+    return const_iterator(this, static_cast<std::uint32_t>(segments_.size()));
+}
+
+//--------------------------------------------------------------------------
+// message: reading by path
+
+struct message::resolved
+{
+    detail::node node; // the element, or absent (reads as "")
+};
+
+inline message::resolved
+message::resolve(path const& p, std::error_code& ec) const noexcept
+{
+    ec = {};
+    resolved out;
+    auto const si = find_segment(p.segment, p.segment_num);
+    if (si == static_cast<std::uint32_t>(-1)) {
+        ec = make_error_code(error::segment_not_found);
+        return out;
+    }
+    if (p.depth == 0) {
+        ec = make_error_code(error::invalid_path);
+        return out;
+    }
+    std::size_t const r = p.repetition ? p.repetition : 1;
+    std::size_t const c = p.component ? p.component : 1;
+    std::size_t const s = p.subcomponent ? p.subcomponent : 1;
+
+    detail::node field = field_node(si, p.field);
+    if (!field.present()) {
+        if (r == 1 && c == 1 && s == 1)
+            return out;
+        ec = make_error_code(error::field_not_present);
+        return out;
+    }
+    if (field.mark_count == 0) { // a plain value
+        if (r > 1) {
+            if (c != 1 || s != 1)
+                ec = make_error_code(error::repetition_not_present);
+            return out;
+        }
+        if (c != 1 || s != 1) {
+            ec = make_error_code(error::path_too_deep);
+            return out;
+        }
+        out.node = field;
+        return out;
+    }
+    detail::node rep = field.child(detail::repetition_mark, r);
+    if (!rep.present()) {
+        if (c != 1 || s != 1)
+            ec = make_error_code(error::repetition_not_present);
+        return out;
+    }
+    if (rep.mark_count == 0) { // a repetition holding a plain value
+        if (c > 1) {
+            if (s != 1)
+                ec = make_error_code(error::component_not_present);
+            return out;
+        }
+        if (s != 1) {
+            ec = make_error_code(error::path_too_deep);
+            return out;
+        }
+        out.node = rep;
+        return out;
+    }
+    detail::node comp = rep.child(detail::component_mark, c);
+    if (!comp.present()) {
+        if (s != 1)
+            ec = make_error_code(error::component_not_present);
+        return out;
+    }
+    out.node = comp.child(detail::subcomponent_mark, s);
+    return out;
+}
+
+inline std::string_view
+message::raw(std::string_view path_text, std::error_code& ec) const noexcept
+{
+    path const p = parse_path(path_text, ec);
+    if (ec)
+        return {};
+    return resolve(p, ec).node.raw();
+}
+
+inline std::string_view
+message::raw(std::string_view path_text) const
+{
+    std::error_code ec;
+    auto v = raw(path_text, ec);
+    if (ec)
+        throw path_error(ec, std::string(path_text));
+    return v;
+}
+
+inline std::string
+message::get(std::string_view path_text, std::error_code& ec) const
+{
+    path const p = parse_path(path_text, ec);
+    if (ec)
+        return {};
+    auto const r = resolve(p, ec);
+    if (ec || !r.node.present())
+        return {};
+    return r.node.raw_only ? std::string(r.node.raw()) : hl7::unescape(r.node.raw(), seps_);
+}
+
+inline std::string
+message::get(std::string_view path_text) const
+{
+    std::error_code ec;
+    auto v = get(path_text, ec);
+    if (ec)
+        throw path_error(ec, std::string(path_text));
+    return v;
+}
+
+inline std::string
+message::extract_field(std::string_view segment_id, std::size_t segment_num, std::size_t field,
+                       std::size_t repetition, std::size_t component, std::size_t subcomponent) const
+{
+    path p;
+    p.segment = segment_id;
+    p.segment_num = segment_num ? segment_num : 1;
+    p.field = field;
+    p.repetition = repetition;
+    p.component = component;
+    p.subcomponent = subcomponent;
+    p.depth = 4;
+    std::error_code ec;
+    auto const r = resolve(p, ec);
+    if (ec)
+        throw path_error(ec, hl7::to_string(p));
+    if (!r.node.present())
+        return {};
+    return r.node.raw_only ? std::string(r.node.raw()) : hl7::unescape(r.node.raw(), seps_);
+}
+
+//--------------------------------------------------------------------------
+// message: editing
+
+namespace detail {
+
+// The byte range [b, e) of child `index` (1-based) of text[b, e) split on
+// `sep`, appending separators at `e` (and shifting) when it does not exist.
+// Returns the new range; `text` may grow.
+inline std::pair<std::size_t, std::size_t>
+ensure_child(std::string& text, std::size_t b, std::size_t e, char sep, std::size_t index)
+{
+    std::size_t start = b;
+    std::size_t seen = 1;
+    for (std::size_t i = b; i < e; ++i) {
+        if (text[i] != sep)
+            continue;
+        if (seen == index)
+            return {start, i};
+        ++seen;
+        start = i + 1;
+    }
+    if (seen == index)
+        return {start, e};
+    std::size_t const missing = index - seen;
+    text.insert(e, missing, sep);
+    return {e + missing, e + missing};
+}
+
+} // namespace detail
+
+inline void
+message::replace_segment_text(std::uint32_t index, std::string_view text)
+{
+    detail::parse_failure fail;
+    auto const old = segments_[index];
+    auto rec = detail::message_builder::append_indexed(*this, text, fail);
+    if (fail.ec)
+        throw parse_error(fail.ec, fail.offset, index + 1, fail.ec.message());
+    segments_[index] = rec;
+    dead_bytes_ += old.end - old.begin;
+    contiguous_ = false;
+    compact_if_wasteful();
+}
+
+inline void
+message::compact_if_wasteful()
+{
+    if (dead_bytes_ < 4096 || dead_bytes_ < text_.size() / 2)
+        return;
+    message fresh(seps_);
+    for (std::uint32_t i = 0; i < segments_.size(); ++i) {
+        detail::parse_failure fail;
+        auto rec = detail::message_builder::append_indexed(fresh, std::string_view(text_).substr(
+                                                                      segments_[i].begin,
+                                                                      segments_[i].end - segments_[i].begin),
+                                                           fail);
+        fresh.segments_.push_back(rec);
+    }
+    fresh.contiguous_ = false;
+    *this = std::move(fresh);
+}
+
+inline void
+message::set(std::string_view path_text, std::string_view raw_value)
+{
+    path const p = parse_path(path_text);
+    auto const si = find_segment(p.segment, p.segment_num);
+    if (si == static_cast<std::uint32_t>(-1))
+        throw path_error(make_error_code(error::segment_not_found), std::string(path_text));
+    if (p.depth == 0)
+        throw path_error(make_error_code(error::invalid_path), std::string(path_text));
+    auto const& seg = segments_[si];
+    std::string text(text_.data() + seg.begin, seg.end - seg.begin);
+    bool const header = detail::is_header_id(text.data()) && fields_[seg.first_field].end - fields_[seg.first_field].begin == 3;
+    if (p.field == 0 || (header && (p.field == 1 || p.field == 2)))
+        throw path_error(make_error_code(p.field == 0 ? error::invalid_path : error::read_only_field),
+                         std::string(path_text));
+
+    // In a header, text piece i (split on the field separator) is field i+1
+    // from MSH-2 on, since MSH-1 is the separator itself.
+    std::size_t const piece = header ? p.field - 1 : p.field;
+    auto [b, e] = detail::ensure_child(text, 0, text.size(), seps_.field, piece + 1);
+    if (p.depth >= 2) {
+        std::tie(b, e) = detail::ensure_child(text, b, e, seps_.repetition, p.repetition);
+        if (p.depth >= 3) {
+            std::tie(b, e) = detail::ensure_child(text, b, e, seps_.component, p.component);
+            if (p.depth >= 4)
+                std::tie(b, e) = detail::ensure_child(text, b, e, seps_.subcomponent, p.subcomponent);
+        }
+    }
+    text.replace(b, e - b, raw_value);
+    try {
+        replace_segment_text(si, text);
+    }
+    catch (parse_error const& e) {
+        throw path_error(e.code(), std::string(path_text));
+    }
+}
+
+inline void
+message::set_escaped(std::string_view path_text, std::string_view text)
+{
+    set(path_text, escape(text));
+}
+
+inline void
+message::assign_field(std::string_view value, std::string_view segment_id, std::size_t segment_num,
+                      std::size_t field, std::size_t repetition, std::size_t component,
+                      std::size_t subcomponent)
+{
+    path p;
+    p.segment = segment_id;
+    p.segment_num = segment_num ? segment_num : 1;
+    p.field = field;
+    p.repetition = repetition;
+    p.component = component;
+    p.subcomponent = subcomponent;
+    p.depth = subcomponent ? 4 : component ? 3 : repetition ? 2 : 1;
+    // Positions below one that is not given default to 1, as python-hl7 does.
+    if (p.depth >= 2 && !p.repetition) p.repetition = 1;
+    if (p.depth >= 3 && !p.component) p.component = 1;
+    set(hl7::to_string(p), value);
+}
+
+inline void
+message::append_segment(std::string_view text)
+{
+    insert_segment(segments_.size() + 1, text);
+}
+
+inline void
+message::insert_segment(std::size_t position, std::string_view text)
+{
+    if (position == 0 || position > segments_.size() + 1)
+        throw path_error(make_error_code(error::index_out_of_range), "segment " + std::to_string(position));
+    std::string generated;
+    if (text.size() == 3 && detail::is_header_id(text.data())) {
+        // A bare header id: write its delimiters.
+        generated.assign(text);
+        generated += seps_.field;
+        generated += seps_.encoding_characters();
+        text = generated;
+    }
+    else if (segments_.empty() && text.size() >= 4 && detail::is_header_id(text.data())) {
+        // The first header of a message built from scratch declares the delimiters.
+        std::size_t end = 0;
+        separators s;
+        if (auto ec = detail::read_delimiters(text.data(), text.size(), s, end))
+            throw parse_error(ec, 3, 1, ec.message());
+        seps_ = s;
+    }
+    detail::parse_failure fail;
+    auto rec = detail::message_builder::append_indexed(*this, text, fail);
+    if (fail.ec)
+        throw parse_error(fail.ec, fail.offset, position, fail.ec.message());
+    segments_.insert(segments_.begin() + static_cast<std::ptrdiff_t>(position - 1), rec);
+    if (position != segments_.size() || !contiguous_ || text_.size() != rec.end) {
+        contiguous_ = false;
+    }
+    else {
+        // Appending at the end keeps the text contiguous once terminated.
+        text_ += segment_terminator;
+    }
+}
+
+inline void
+message::remove_segment(std::size_t position)
+{
+    if (position == 0 || position > segments_.size())
+        throw path_error(make_error_code(error::index_out_of_range), "segment " + std::to_string(position));
+    auto const& rec = segments_[position - 1];
+    dead_bytes_ += rec.end - rec.begin;
+    segments_.erase(segments_.begin() + static_cast<std::ptrdiff_t>(position - 1));
+    contiguous_ = false;
+    compact_if_wasteful();
+}
+
+inline std::size_t
+message::remove_segments(std::string_view id)
+{
+    std::size_t removed = 0;
+    for (std::size_t i = segments_.size(); i > 0; --i) {
+        auto const& f = fields_[segments_[i - 1].first_field];
+        if (std::string_view(text_.data() + f.begin, f.end - f.begin) == id) {
+            dead_bytes_ += segments_[i - 1].end - segments_[i - 1].begin;
+            segments_.erase(segments_.begin() + static_cast<std::ptrdiff_t>(i - 1));
+            ++removed;
+        }
+    }
+    if (removed) {
+        contiguous_ = false;
+        compact_if_wasteful();
+    }
+    return removed;
+}
+
+//--------------------------------------------------------------------------
+// message: serialising
+
+inline void
+message::serialize_to(std::string& out) const
+{
+    if (contiguous_) {
+        out.append(text_);
+        return;
+    }
+    std::size_t total = 0;
+    for (auto const& s : segments_)
+        total += s.end - s.begin + 1;
+    out.reserve(out.size() + total);
+    for (auto const& s : segments_) {
+        out.append(text_.data() + s.begin, s.end - s.begin);
+        out += segment_terminator;
+    }
+}
+
+inline std::ostream&
+operator<<(std::ostream& os, message const& m)
+{
+    return os << m.to_string();
+}
+
+} // namespace hl7
+
+#include <hl7/ack.hpp>
+
+#endif

@@ -1,0 +1,120 @@
+#ifndef HL7_LOCATE_HPP
+#define HL7_LOCATE_HPP
+
+// Zero-copy lookup of one element in unparsed text: for routers and filters
+// that need MSH-10 or PID-3 of a message without building the model.
+
+#include <hl7/detail/message_builder.hpp>
+#include <hl7/error.hpp>
+#include <hl7/path.hpp>
+#include <hl7/separators.hpp>
+
+#include <cstring>
+#include <string_view>
+#include <system_error>
+
+namespace hl7 {
+
+namespace detail {
+
+// The piece `index` (1-based) of `text` split on `sep`; empty past the end.
+inline std::string_view
+locate_piece(std::string_view text, char sep, std::size_t index) noexcept
+{
+    for (std::size_t i = 1;; ++i) {
+        auto const at = text.find(sep);
+        if (i == index)
+            return text.substr(0, at);
+        if (at == std::string_view::npos)
+            return {};
+        text.remove_prefix(at + 1);
+    }
+}
+
+} // namespace detail
+
+/** The raw (escaped) text of the element at `path` in the unparsed message
+    `text`, as a view into `text`: `locate(text, "MSH.10")`, `"PID.3.1"`.
+
+    Reads the delimiters from the MSH at the start of `text` and scans only
+    as far as the segment it needs, so it costs a fraction of a parse. An
+    element that is absent reads as empty; a missing segment, a malformed
+    path or text that does not start with MSH sets `ec`
+    (`segment_not_found`, `invalid_path`, `no_header`/`truncated_header`/
+    `invalid_delimiters`). Unlike message::get, there is no "path too deep"
+    check: positions below a plain value read as empty. Segments may end in
+    CR, LF or CRLF.
+*/
+inline std::string_view
+locate(std::string_view text, std::string_view path_text, std::error_code& ec) noexcept
+{
+    path const p = parse_path(path_text, ec);
+    if (ec)
+        return {};
+    if (p.depth == 0) {
+        ec = make_error_code(error::invalid_path);
+        return {};
+    }
+    if (text.size() < 3 || !detail::is_header_id(text.data())) {
+        ec = make_error_code(error::no_header);
+        return {};
+    }
+    separators seps;
+    std::size_t header_end = 0;
+    if ((ec = detail::read_delimiters(text.data(), text.size(), seps, header_end)))
+        return {};
+
+    // Segments end at the first CR; only a message with no CR at all in its
+    // first line is taken to use LF.
+    std::size_t const first_end = text.find_first_of("\r\n", header_end);
+    char const term = first_end != std::string_view::npos ? text[first_end] : '\r';
+
+    std::size_t seen = 0;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        char const* base = text.data() + pos;
+        auto const* hit = static_cast<char const*>(std::memchr(base, term, text.size() - pos));
+        std::size_t const end = hit ? static_cast<std::size_t>(hit - text.data()) : text.size();
+        std::string_view seg = text.substr(pos, end - pos);
+        if (!seg.empty() && seg.front() == '\n')
+            seg.remove_prefix(1); // the LF of a CRLF
+        if (seg.size() >= 3 && seg.substr(0, 3) == p.segment && (seg.size() == 3 || seg[3] == seps.field) &&
+            ++seen == p.segment_num) {
+            std::string_view f;
+            bool const header = detail::is_header_id(seg.data());
+            if (p.field == 0)
+                return seg.substr(0, 3);
+            if (header && p.field == 1)
+                return seg.substr(3, 1);
+            // In a header, piece k (split on the field separator) is field k+1.
+            f = detail::locate_piece(seg, seps.field, header ? p.field : p.field + 1);
+            if (header && p.field == 2)
+                return f;
+            if (p.depth >= 2)
+                f = detail::locate_piece(f, seps.repetition, p.repetition);
+            if (p.depth >= 3)
+                f = detail::locate_piece(f, seps.component, p.component);
+            if (p.depth >= 4)
+                f = detail::locate_piece(f, seps.subcomponent, p.subcomponent);
+            return f;
+        }
+        pos = end + 1;
+    }
+    ec = make_error_code(error::segment_not_found);
+    return {};
+}
+
+/// As locate(text, path, ec), throwing path_error on failure.
+inline std::string_view
+locate(std::string_view text, std::string_view path_text)
+{
+    std::error_code ec;
+    auto v = locate(text, path_text, ec);
+    if (ec)
+        throw path_error(ec, std::string(path_text));
+    return v;
+}
+
+} // namespace hl7
+
+#endif

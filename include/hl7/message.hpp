@@ -1,0 +1,387 @@
+#ifndef HL7_MESSAGE_HPP
+#define HL7_MESSAGE_HPP
+
+#include <hl7/detail/message_index.hpp>
+#include <hl7/error.hpp>
+#include <hl7/escape.hpp>
+#include <hl7/parse_options.hpp>
+#include <hl7/path.hpp>
+#include <hl7/separators.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <iosfwd>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace hl7 {
+
+class message;
+struct ack_options;
+
+namespace detail {
+struct message_builder;
+} // namespace detail
+
+//--------------------------------------------------------------------------
+// Views. Cheap to copy; valid until the message they come from is edited,
+// moved from or destroyed. raw() is the text as it stands in the message
+// (escape sequences intact); value() decodes escape sequences.
+
+/// A sub-component, component or repetition: a range of one field's text.
+class component_view
+{
+public:
+    component_view() = default;
+
+    /// The escaped text as it stands in the message.
+    std::string_view raw() const noexcept { return node_.raw(); }
+
+    /// The text with escape sequences decoded.
+    std::string value() const;
+
+    /// False for a part past the end of its parent (it reads as empty).
+    bool present() const noexcept { return node_.present(); }
+
+    bool empty() const noexcept { return node_.begin == node_.end; }
+
+    /// Number of sub-components (at least 1 when present).
+    std::size_t size() const noexcept { return present() ? 1 + node_.count(detail::subcomponent_mark) : 0; }
+
+    /// Sub-component `s` (1-based); empty past the end.
+    component_view subcomponent(std::size_t s) const noexcept
+    {
+        return component_view(node_.child(detail::subcomponent_mark, s));
+    }
+
+private:
+    friend class repetition_view;
+    explicit component_view(detail::node n) noexcept : node_(n) {}
+    detail::node node_;
+};
+
+/// One repetition of a field.
+class repetition_view
+{
+public:
+    repetition_view() = default;
+
+    std::string_view raw() const noexcept { return node_.raw(); }
+    std::string value() const;
+    bool present() const noexcept { return node_.present(); }
+    bool empty() const noexcept { return node_.begin == node_.end; }
+
+    /// Number of components (at least 1 when present).
+    std::size_t size() const noexcept { return present() ? 1 + node_.count(detail::component_mark) : 0; }
+
+    /// Component `c` (1-based); empty past the end.
+    component_view component(std::size_t c) const noexcept
+    {
+        return component_view(node_.child(detail::component_mark, c));
+    }
+
+    component_view operator[](std::size_t c) const noexcept { return component(c); }
+
+private:
+    friend class field_view;
+    explicit repetition_view(detail::node n) noexcept : node_(n) {}
+    detail::node node_;
+};
+
+/// One field of a segment, with all its repetitions.
+class field_view
+{
+public:
+    field_view() = default;
+
+    std::string_view raw() const noexcept { return node_.raw(); }
+
+    /// Decoded text (MSH-1 and MSH-2 are returned as they are).
+    std::string value() const;
+
+    /// False for a field past the end of its segment (it reads as empty).
+    bool present() const noexcept { return node_.present(); }
+    bool empty() const noexcept { return node_.begin == node_.end; }
+
+    /// True for the HL7 explicit null `""`.
+    bool is_null() const noexcept { return raw() == "\"\""; }
+
+    /// Number of repetitions (at least 1 when present).
+    std::size_t size() const noexcept { return present() ? 1 + node_.count(detail::repetition_mark) : 0; }
+
+    /// Repetition `r` (1-based); empty past the end.
+    repetition_view repetition(std::size_t r) const noexcept
+    {
+        return repetition_view(node_.child(detail::repetition_mark, r));
+    }
+
+    repetition_view operator[](std::size_t r) const noexcept { return repetition(r); }
+
+    /// Component `c` of the first repetition.
+    component_view component(std::size_t c) const noexcept { return repetition(1).component(c); }
+
+private:
+    friend class segment_view;
+    friend class message;
+    explicit field_view(detail::node n) noexcept : node_(n) {}
+    detail::node node_;
+};
+
+/** One segment. Field n is HL7 field n for every segment: field 0 is the
+    segment id and, for MSH/BHS/FHS, field 1 is the field separator and field 2
+    the encoding characters. */
+class segment_view
+{
+public:
+    segment_view() = default;
+
+    /// The segment id, e.g. "PID".
+    std::string_view id() const noexcept { return field(0).raw(); }
+
+    /// The segment's text without its terminator.
+    std::string_view raw() const noexcept;
+
+    /// The number of the last field present (0 when only the id is there).
+    std::size_t size() const noexcept;
+
+    /// Field `n`; empty (present() false) past the end.
+    field_view field(std::size_t n) const noexcept;
+
+    field_view operator[](std::size_t n) const noexcept { return field(n); }
+
+    /// 1-based position of this segment in its message.
+    std::size_t position() const noexcept { return index_ + 1; }
+
+private:
+    friend class message;
+    segment_view(message const* m, std::uint32_t index) noexcept : msg_(m), index_(index) {}
+    message const* msg_ = nullptr;
+    std::uint32_t index_ = 0;
+};
+
+//--------------------------------------------------------------------------
+
+/** An HL7 v2 message: segments of fields of repetitions of components of
+    sub-components, with the delimiters its MSH declares.
+
+    The message owns its text and keeps a flat index over it, so parsing
+    costs a copy and one pass, and serialising an unedited message is a copy.
+    Edits rewrite the one segment they touch.
+
+    Indexing is 1-based everywhere, as in HL7; paths read like python-hl7's
+    (`msg["PID.F3.R1.C1"]`, `msg["PID.3.1"]`, `msg["OBX2.5"]`).
+
+    @par Thread safety
+    Distinct objects: safe. Shared object: const members are safe to call
+    concurrently; any edit needs exclusive access.
+*/
+class message
+{
+public:
+    /// An empty message with the default delimiters `|^~\&`.
+    message() = default;
+
+    /// An empty message that will use `seps` (e.g. for building from scratch).
+    explicit message(separators const& seps) : seps_(seps) {}
+
+    separators const& delimiters() const noexcept { return seps_; }
+
+    /// Number of segments.
+    std::size_t size() const noexcept { return segments_.size(); }
+    bool empty() const noexcept { return segments_.empty(); }
+
+    /// The segment at 1-based `position`; throws path_error past the end.
+    segment_view segment_at(std::size_t position) const;
+
+    /// The `nth` (1-based) segment with this id; throws path_error if absent.
+    segment_view segment(std::string_view id, std::size_t nth = 1) const;
+
+    /// All segments with this id, in order (possibly none).
+    std::vector<segment_view> segments(std::string_view id) const;
+
+    bool has_segment(std::string_view id) const noexcept;
+
+    /// Iteration over all segments, in order.
+    class const_iterator;
+    const_iterator begin() const noexcept;
+    const_iterator end() const noexcept;
+
+    //----------------------------------------------------------------------
+    // Reading by path
+
+    /** The decoded value at `path` ("PID.F3.R1.C1", "PID.3.1", "OBX2.5").
+
+        Rules (python-hl7's): when the message is deeper than the path, the
+        first child is followed down to a value; absent optional parts read
+        as empty; going below a plain value or past a missing field with
+        deeper positions other than 1 is a `path_error` naming the path.
+        MSH-1/MSH-2 (and BHS/FHS) are returned raw.
+        Throws path_error (invalid_path, segment_not_found,
+        field_not_present, repetition_not_present, component_not_present,
+        path_too_deep).
+    */
+    std::string get(std::string_view path) const;
+
+    /// As get(path), reporting failure through `ec` (and returning "").
+    std::string get(std::string_view path, std::error_code& ec) const;
+
+    std::string operator[](std::string_view path) const { return get(path); }
+
+    /// The escaped text of the element at `path` (same rules as get).
+    std::string_view raw(std::string_view path) const;
+    std::string_view raw(std::string_view path, std::error_code& ec) const noexcept;
+
+    /// python-hl7's extract_field with numbers; 0 means "not given".
+    std::string extract_field(std::string_view segment_id, std::size_t segment_num = 1,
+                              std::size_t field = 1, std::size_t repetition = 1,
+                              std::size_t component = 1, std::size_t subcomponent = 1) const;
+
+    //----------------------------------------------------------------------
+    // Editing. Every edit invalidates views.
+
+    /** Write `raw_value` verbatim (not escaped) at `path`, creating missing
+        fields, repetitions, components and sub-components. Writing below a
+        plain value turns it into the first child (python-hl7 issue #55).
+        A path with only a field replaces the whole field. The segment must
+        exist. Throws path_error; read_only_field for MSH-1/MSH-2. */
+    void set(std::string_view path, std::string_view raw_value);
+
+    /// As set(), but `text` is escaped with this message's delimiters first.
+    void set_escaped(std::string_view path, std::string_view text);
+
+    /// python-hl7's assign_field with numbers; 0 means "not given".
+    void assign_field(std::string_view value, std::string_view segment_id, std::size_t segment_num = 1,
+                      std::size_t field = 0, std::size_t repetition = 0, std::size_t component = 0,
+                      std::size_t subcomponent = 0);
+
+    /** Append one segment given as text ("PID|1||123") or a bare id ("PID").
+        "MSH" alone becomes `MSH|^~\&` with this message's delimiters; a full
+        header appended to an empty message sets the delimiters.
+        Throws parse_error for text that is not one segment. */
+    void append_segment(std::string_view text);
+
+    /// Insert one segment before 1-based `position` (size()+1 appends).
+    void insert_segment(std::size_t position, std::string_view text);
+
+    /// Remove the segment at 1-based `position`.
+    void remove_segment(std::size_t position);
+
+    /// Remove every segment with this id; returns how many.
+    std::size_t remove_segments(std::string_view id);
+
+    //----------------------------------------------------------------------
+
+    /// Escape `text` with this message's delimiters (see hl7::escape).
+    std::string escape(std::string_view text) const { return hl7::escape(text, seps_); }
+    std::string escape(std::string_view text, escape_map const& app_map) const
+    {
+        return hl7::escape(text, seps_, app_map);
+    }
+
+    /// Decode escape sequences in `text` with this message's delimiters.
+    std::string unescape(std::string_view text) const { return hl7::unescape(text, seps_); }
+    std::string unescape(std::string_view text, escape_map const& app_map) const
+    {
+        return hl7::unescape(text, seps_, app_map);
+    }
+
+    /** An acknowledgement of this message, as python-hl7's create_ack: the
+        sending and receiving application/facility swapped, MSH-7 now (UTC),
+        MSH-9 `ACK^<trigger>^ACK` (`ACK` when MSH-9 has no trigger), MSH-10 a
+        fresh control id unless given, MSH-11/MSH-12 copied, and
+        `MSA|<code>|<MSH-10>`. Fields missing from a short MSH read as empty.
+        Throws path_error (segment_not_found) if there is no MSH. */
+    message create_ack(std::string_view code = "AA", std::optional<std::string> message_id = {},
+                       std::optional<std::string> application = {},
+                       std::optional<std::string> facility = {}) const;
+
+    /// As above, with MSA-3 text and, for AE/AR, an ERR segment (see ack.hpp).
+    message create_ack(ack_options const& options) const;
+
+    /// Append the text to `out`: every segment followed by CR.
+    void serialize_to(std::string& out) const;
+
+    /// The text: every segment followed by CR.
+    std::string to_string() const
+    {
+        std::string out;
+        serialize_to(out);
+        return out;
+    }
+
+private:
+    friend class segment_view;
+    friend struct detail::message_builder;
+
+    struct resolved;
+    resolved resolve(path const& p, std::error_code& ec) const noexcept;
+    detail::node field_node(std::uint32_t segment_index, std::size_t n) const noexcept;
+    std::uint32_t find_segment(std::string_view id, std::size_t nth) const noexcept;
+    void replace_segment_text(std::uint32_t index, std::string_view text);
+    void compact_if_wasteful();
+
+    std::string text_;
+    separators seps_;
+    std::vector<detail::segment_rec> segments_;
+    std::vector<detail::field_rec> fields_;
+    std::vector<std::uint32_t> marks_;
+    // True while text_ is exactly the serialisation (CR-terminated, unedited),
+    // so serialising is one copy.
+    bool contiguous_ = true;
+    // Bytes of text_ that no segment refers to any more (after edits).
+    std::size_t dead_bytes_ = 0;
+};
+
+class message::const_iterator
+{
+public:
+    using iterator_category = std::random_access_iterator_tag;
+    using value_type = segment_view;
+    using difference_type = std::ptrdiff_t;
+    using pointer = void;
+    using reference = segment_view;
+
+    const_iterator() = default;
+    segment_view operator*() const noexcept { return segment_view(msg_, index_); }
+    const_iterator& operator++() noexcept { ++index_; return *this; }
+    const_iterator operator++(int) noexcept { auto t = *this; ++index_; return t; }
+    const_iterator& operator--() noexcept { --index_; return *this; }
+    const_iterator operator--(int) noexcept { auto t = *this; --index_; return t; }
+    const_iterator& operator+=(difference_type n) noexcept { index_ += static_cast<std::uint32_t>(n); return *this; }
+    const_iterator& operator-=(difference_type n) noexcept { index_ -= static_cast<std::uint32_t>(n); return *this; }
+    friend const_iterator operator+(const_iterator i, difference_type n) noexcept { return i += n; }
+    friend const_iterator operator+(difference_type n, const_iterator i) noexcept { return i += n; }
+    friend const_iterator operator-(const_iterator i, difference_type n) noexcept { return i -= n; }
+    friend difference_type operator-(const_iterator a, const_iterator b) noexcept
+    {
+        return static_cast<difference_type>(a.index_) - static_cast<difference_type>(b.index_);
+    }
+    segment_view operator[](difference_type n) const noexcept { return *(*this + n); }
+    friend bool operator==(const_iterator a, const_iterator b) noexcept { return a.index_ == b.index_; }
+    friend auto operator<=>(const_iterator a, const_iterator b) noexcept { return a.index_ <=> b.index_; }
+
+private:
+    friend class message;
+    const_iterator(message const* m, std::uint32_t i) noexcept : msg_(m), index_(i) {}
+    message const* msg_ = nullptr;
+    std::uint32_t index_ = 0;
+};
+
+/// The message's text: every segment followed by CR.
+inline std::string
+to_string(message const& m)
+{
+    return m.to_string();
+}
+
+std::ostream& operator<<(std::ostream& os, message const& m);
+
+} // namespace hl7
+
+#include <hl7/impl/message.hpp>
+
+#endif
