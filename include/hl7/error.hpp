@@ -50,14 +50,6 @@ enum class error {
     invalid_path,
     /// The message has no segment with that id (or not that many of them).
     segment_not_found,
-    /// A field past the end of the segment, with deeper parts asked for.
-    field_not_present,
-    /// A repetition past the end of the field, with deeper parts asked for.
-    repetition_not_present,
-    /// A component past the end of the repetition, with a sub-component asked for.
-    component_not_present,
-    /// The path goes below a plain value (python-hl7: "reaches leaf node").
-    path_too_deep,
     /// MSH-1 and MSH-2 define the delimiters and cannot be edited in place.
     read_only_field,
     /// An index of 0 or past the end where a 1-based position was needed.
@@ -100,10 +92,6 @@ public:
         case error::unexpected_trailer: return "trailer segment without matching header";
         case error::invalid_path: return "invalid field path";
         case error::segment_not_found: return "segment not found";
-        case error::field_not_present: return "field not present";
-        case error::repetition_not_present: return "repetition not present";
-        case error::component_not_present: return "component not present";
-        case error::path_too_deep: return "field reaches leaf node before completing path";
         case error::read_only_field: return "MSH-1 and MSH-2 cannot be edited";
         case error::embedded_terminator: return "segment text contains a segment terminator";
         case error::index_out_of_range: return "index out of range";

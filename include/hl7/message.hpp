@@ -215,14 +215,16 @@ public:
 
     /** The decoded value at `path` ("PID.F3.R1.C1", "PID.3.1", "OBX2.5").
 
-        Rules (python-hl7's): when the message is deeper than the path, the
-        first child is followed down to a value; absent optional parts read
-        as empty; going below a plain value or past a missing field with
-        deeper positions other than 1 is a `path_error` naming the path.
-        MSH-1/MSH-2 (and BHS/FHS) are returned raw.
-        Throws path_error (invalid_path, segment_not_found,
-        field_not_present, repetition_not_present, component_not_present,
-        path_too_deep).
+        The reading rules of python-hl7's accessor documentation: where the
+        message is deeper than the path, the first child is followed down to
+        a value (`PID.3` of `123^^^HOSP` is "123"); where it ends before the
+        path does, the value reached is returned if every remaining position
+        is 1 (`OBX.6.1.1` of `mg/dl` is "mg/dl"), and otherwise the part is
+        absent. Absent parts read as "". MSH-1 and MSH-2 (and BHS/FHS) are
+        returned raw; everything else has its escape sequences decoded.
+
+        Throws path_error for a malformed path (`invalid_path`) or a segment
+        the message does not have (`segment_not_found`).
     */
     std::string get(std::string_view path) const;
 

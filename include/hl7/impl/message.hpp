@@ -393,52 +393,24 @@ message::resolve(path const& p, std::error_code& ec) const noexcept
     std::size_t const c = p.component ? p.component : 1;
     std::size_t const s = p.subcomponent ? p.subcomponent : 1;
 
-    detail::node field = field_node(si, p.field);
-    if (!field.present()) {
-        if (r == 1 && c == 1 && s == 1)
-            return out;
-        ec = make_error_code(error::field_not_present);
-        return out;
-    }
-    if (field.mark_count == 0) { // a plain value
-        if (r > 1) {
-            if (c != 1 || s != 1)
-                ec = make_error_code(error::repetition_not_present);
-            return out;
+    // The two reading rules of python-hl7's accessor documentation: where
+    // the tree is deeper than the path, follow first children; where it
+    // ends first, the rest of the path must be all 1s to return the value
+    // reached, and otherwise the part is absent and reads as blank.
+    detail::node node = field_node(si, p.field);
+    std::size_t const below[3] = {r, c, s};
+    std::uint32_t const kinds[3] = {detail::repetition_mark, detail::component_mark, detail::subcomponent_mark};
+    for (int level = 0; level < 3 && node.present(); ++level) {
+        bool const leaf = node.mark_count == 0;
+        if (leaf) {
+            for (int rest = level; rest < 3; ++rest)
+                if (below[rest] != 1)
+                    return out;
+            break;
         }
-        if (c != 1 || s != 1) {
-            ec = make_error_code(error::path_too_deep);
-            return out;
-        }
-        out.node = field;
-        return out;
+        node = node.child(kinds[level], below[level]);
     }
-    detail::node rep = field.child(detail::repetition_mark, r);
-    if (!rep.present()) {
-        if (c != 1 || s != 1)
-            ec = make_error_code(error::repetition_not_present);
-        return out;
-    }
-    if (rep.mark_count == 0) { // a repetition holding a plain value
-        if (c > 1) {
-            if (s != 1)
-                ec = make_error_code(error::component_not_present);
-            return out;
-        }
-        if (s != 1) {
-            ec = make_error_code(error::path_too_deep);
-            return out;
-        }
-        out.node = rep;
-        return out;
-    }
-    detail::node comp = rep.child(detail::component_mark, c);
-    if (!comp.present()) {
-        if (s != 1)
-            ec = make_error_code(error::component_not_present);
-        return out;
-    }
-    out.node = comp.child(detail::subcomponent_mark, s);
+    out.node = node;
     return out;
 }
 
