@@ -61,6 +61,15 @@ enum class error {
     connection_closed,
 };
 
+} // namespace hl7::mllp
+
+template<>
+struct std::is_error_code_enum<hl7::mllp::error> : std::true_type
+{
+};
+
+namespace hl7::mllp {
+
 namespace detail {
 
 class error_category_impl final : public std::error_category
@@ -224,10 +233,5 @@ throw_read_error(std::error_code ec, std::string_view partial = {})
 } // namespace detail
 
 } // namespace hl7::mllp
-
-template<>
-struct std::is_error_code_enum<hl7::mllp::error> : std::true_type
-{
-};
 
 #endif
