@@ -1,0 +1,482 @@
+// hl7_bench_mllp: MLLP round trips (send a message, await its ACK) from
+// client connections built on this library, against
+//   (a) hl7's receiver: parse + create_ack() per message (a separate process),
+//   (b) python-hl7's asyncio receiver (the seed document's, /usr/bin/python3),
+//   (c) a raw epoll echo that answers each frame with a fixed ACK (the ceiling).
+// Prints round trips/s, MB/s and p50/p99 latency at 1, 8 and 64 connections
+// and for 1 MiB messages, and the ratios. Every run is bounded in time and
+// count. Exits non-zero only when something is functionally wrong (an ACK
+// that does not acknowledge the message sent, a dropped connection).
+
+#include <hl7/locate.hpp>
+#include <hl7/mllp/stream.hpp>
+
+#include "hl7_bench_common.hpp"
+#include "hl7_bench_process.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#ifndef HL7_BENCH_CORPUS
+#define HL7_BENCH_CORPUS "corpus.hl7"
+#endif
+#ifndef HL7_BENCH_BIG_CORPUS
+#define HL7_BENCH_BIG_CORPUS "big.hl7"
+#endif
+#ifndef HL7_BENCH_PYTHON
+#define HL7_BENCH_PYTHON "/usr/bin/python3"
+#endif
+#ifndef HL7_BENCH_SCRIPT_DIR
+#define HL7_BENCH_SCRIPT_DIR "."
+#endif
+#ifndef HL7_BENCH_ECHO
+#define HL7_BENCH_ECHO "hl7_bench_echo"
+#endif
+#ifndef HL7_BENCH_RECEIVER
+#define HL7_BENCH_RECEIVER ""
+#endif
+#ifndef HL7_BENCH_BENCH_RECEIVER
+#define HL7_BENCH_BENCH_RECEIVER "hl7_bench_receiver"
+#endif
+#ifndef HL7_BENCH_RECEIVER_KIND
+#define HL7_BENCH_RECEIVER_KIND "bench"
+#endif
+
+namespace {
+
+using namespace hl7_bench;
+using asio::ip::tcp;
+constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+int failures = 0;
+
+#if __has_include(<hl7/server.hpp>)
+constexpr bool have_facade = true;
+#else
+constexpr bool have_facade = false;
+#endif
+
+struct workload
+{
+    corpus c;
+    std::vector<std::string_view> ids; // MSH-10 of each message
+};
+
+workload
+load_workload(std::string const& path)
+{
+    workload w{load_records(path), {}};
+    for (auto m : w.c.messages) {
+        std::error_code ec;
+        auto id = hl7::locate(m, "MSH.10", ec);
+        if (ec || id.empty())
+            throw std::runtime_error("a corpus message has no MSH-10");
+        w.ids.push_back(id);
+    }
+    return w;
+}
+
+struct result
+{
+    bool ran = false;
+    std::size_t trips = 0;
+    std::size_t bytes = 0; // message bytes sent in completed round trips
+    double seconds = 0;
+    double p50_ms = 0, p99_ms = 0, max_ms = 0;
+    std::size_t failed = 0;
+    std::string first_error;
+
+    double rate() const { return seconds > 0 ? static_cast<double>(trips) / seconds : 0; }
+    double mb_per_s() const { return seconds > 0 ? static_cast<double>(bytes) / seconds / 1e6 : 0; }
+};
+
+struct run_state
+{
+    clock::time_point deadline;
+    std::size_t max_trips = 0;
+    std::size_t trips = 0;
+    std::size_t bytes = 0;
+    bool stop = false;
+    std::size_t failed = 0;
+    std::string first_error;
+    int running = 0;
+
+    void fail(std::string what)
+    {
+        if (failed++ == 0)
+            first_error = std::move(what);
+        stop = true;
+    }
+};
+
+using mllp_stream = hl7::mllp::stream<tcp::socket>;
+
+asio::awaitable<void>
+client_loop(mllp_stream& s, workload const& w, run_state& st, std::size_t index, bool check, std::vector<float>& lat)
+{
+    std::size_t const n = w.c.messages.size();
+    while (!st.stop) {
+        auto const msg = w.c.messages[index];
+        auto const t0 = clock::now();
+        auto [wec, written] = co_await s.async_write_block(msg, use_tuple);
+        if (wec) {
+            st.fail("write: " + wec.message());
+            break;
+        }
+        auto [rec, block] = co_await s.async_read_block(use_tuple);
+        if (rec) {
+            if (!st.stop || rec != asio::error::operation_aborted)
+                st.fail("read: " + rec.message());
+            break;
+        }
+        auto const t1 = clock::now();
+        lat.push_back(std::chrono::duration<float, std::micro>(t1 - t0).count());
+        std::error_code ec;
+        auto const msa2 = hl7::locate(block, "MSA.2", ec);
+        if (ec)
+            st.fail("the reply is not an ACK (no MSA): " + std::string(block.substr(0, 120)));
+        else if (check && (msa2 != w.ids[index] || hl7::locate(block, "MSA.1", ec) != "AA"))
+            st.fail("ACK mismatch: sent MSH-10 " + std::string(w.ids[index]) + ", got MSA " +
+                    std::string(hl7::locate(block, "MSA", ec)));
+        ++st.trips;
+        st.bytes += msg.size();
+        if (t1 >= st.deadline || st.trips >= st.max_trips)
+            st.stop = true;
+        index = (index + 1) % n;
+    }
+    std::error_code ignored;
+    s.next_layer().shutdown(tcp::socket::shutdown_both, ignored);
+    s.next_layer().close(ignored);
+    --st.running;
+}
+
+result
+run_config(std::uint16_t port, workload const& w, int connections, double duration, std::size_t max_trips,
+           bool check)
+{
+    result r;
+    asio::io_context io(1);
+    tcp::endpoint const ep(asio::ip::make_address("127.0.0.1"), port);
+    std::vector<std::unique_ptr<mllp_stream>> streams;
+    for (int i = 0; i < connections; ++i) {
+        auto s = std::make_unique<mllp_stream>(io);
+        std::error_code ec;
+        s->next_layer().connect(ep, ec);
+        if (ec) {
+            r.failed = 1;
+            r.first_error = "connect: " + ec.message();
+            return r;
+        }
+        s->next_layer().set_option(tcp::no_delay(true));
+        s->decoder().max_frame_size(64 << 20);
+        streams.push_back(std::move(s));
+    }
+
+    run_state st;
+    auto const start = clock::now();
+    st.deadline = start + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(duration));
+    st.max_trips = max_trips;
+    std::vector<std::vector<float>> lat(static_cast<std::size_t>(connections));
+    std::size_t const n = w.c.messages.size();
+    for (int i = 0; i < connections; ++i) {
+        lat[static_cast<std::size_t>(i)].reserve(1 << 16);
+        ++st.running;
+        // Spread the connections over the corpus.
+        std::size_t const first = (static_cast<std::size_t>(i) * 7919) % n;
+        asio::co_spawn(io, client_loop(*streams[static_cast<std::size_t>(i)], w, st, first, check, lat[static_cast<std::size_t>(i)]),
+                       asio::detached);
+    }
+    // Watchdog: a server that stops answering must not hang the benchmark.
+    asio::steady_timer watchdog(io);
+    watchdog.expires_at(st.deadline + std::chrono::seconds(15));
+    watchdog.async_wait([&](std::error_code ec) {
+        if (ec || st.running == 0)
+            return;
+        st.fail("timeout: the server stopped answering");
+        for (auto& s : streams) {
+            std::error_code ignored;
+            s->next_layer().close(ignored);
+        }
+    });
+    // Stop the watchdog once every client loop has finished.
+    asio::steady_timer poll(io);
+    std::function<void(std::error_code)> check_done = [&](std::error_code) {
+        if (st.running == 0) {
+            watchdog.cancel();
+            return;
+        }
+        poll.expires_after(std::chrono::milliseconds(20));
+        poll.async_wait(check_done);
+    };
+    poll.expires_after(std::chrono::milliseconds(20));
+    poll.async_wait(check_done);
+    io.run();
+
+    r.ran = true;
+    r.seconds = seconds_since(start);
+    r.trips = st.trips;
+    r.bytes = st.bytes;
+    r.failed = st.failed;
+    r.first_error = st.first_error;
+    std::vector<float> all;
+    for (auto const& v : lat)
+        all.insert(all.end(), v.begin(), v.end());
+    if (!all.empty()) {
+        auto pct = [&](double p) {
+            auto k = static_cast<std::size_t>(p * static_cast<double>(all.size() - 1));
+            std::nth_element(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k), all.end());
+            return all[k] / 1000.0;
+        };
+        r.p50_ms = pct(0.50);
+        r.p99_ms = pct(0.99);
+        r.max_ms = *std::max_element(all.begin(), all.end()) / 1000.0;
+    }
+    return r;
+}
+
+struct server_spec
+{
+    std::string key;   // echo, hl7, python
+    std::string title;
+    std::vector<std::string> argv;
+    bool prints_port;  // else: pass --port/positional, picked here
+    bool check;        // MSA-2 must equal the MSH-10 sent
+};
+
+struct running_server
+{
+    child_process proc;
+    std::uint16_t port = 0;
+};
+
+std::optional<running_server>
+start_server(server_spec const& spec, std::string const& port_style)
+{
+    running_server s;
+    auto argv = spec.argv;
+    if (spec.prints_port) {
+        s.proc = child_process(argv, true);
+        std::string const line = s.proc.read_line(std::chrono::seconds(20));
+        s.port = static_cast<std::uint16_t>(std::atoi(line.c_str()));
+    }
+    else {
+        s.port = pick_free_port();
+        if (port_style == "positional") {
+            argv.push_back("127.0.0.1");
+            argv.push_back(std::to_string(s.port));
+        }
+        else {
+            argv.push_back("--host");
+            argv.push_back("127.0.0.1");
+            argv.push_back("--port");
+            argv.push_back(std::to_string(s.port));
+        }
+        s.proc = child_process(argv, false);
+    }
+    if (s.port == 0 || !wait_connectable(s.port, std::chrono::seconds(20))) {
+        std::printf("  could not start %s (%s)\n", spec.title.c_str(), spec.argv.front().c_str());
+        return std::nullopt;
+    }
+    return s;
+}
+
+std::vector<int>
+parse_list(std::string const& s)
+{
+    std::vector<int> out;
+    std::stringstream in(s);
+    std::string item;
+    while (std::getline(in, item, ','))
+        if (!item.empty())
+            out.push_back(std::stoi(item));
+    return out;
+}
+
+void
+print_row(std::string const& target, std::string const& load, int conns, result const& r)
+{
+    if (!r.ran) {
+        std::printf("  %-30s %-8s %5d   (not run: %s)\n", target.c_str(), load.c_str(), conns, r.first_error.c_str());
+        return;
+    }
+    std::printf("  %-30s %-8s %5d %12.0f %10.1f %9.3f %9.3f %9.3f %9zu%s\n", target.c_str(), load.c_str(), conns,
+                r.rate(), r.mb_per_s(), r.p50_ms, r.p99_ms, r.max_ms, r.trips, r.failed ? "  FAILED" : "");
+    if (r.failed)
+        std::printf("      error: %s\n", r.first_error.c_str());
+    std::fflush(stdout);
+}
+
+} // namespace
+
+int
+main(int argc, char** argv)
+try {
+    std::signal(SIGPIPE, SIG_IGN);
+    options const opt(argc, argv,
+                      {{"corpus", HL7_BENCH_CORPUS},
+                       {"big", HL7_BENCH_BIG_CORPUS},
+                       {"python", HL7_BENCH_PYTHON},
+                       {"echo", HL7_BENCH_ECHO},
+                       {"receiver", HL7_BENCH_RECEIVER},
+                       {"receiver-kind", HL7_BENCH_RECEIVER_KIND},
+                       {"bench-receiver", HL7_BENCH_BENCH_RECEIVER},
+                       {"targets", "echo,hl7,hl7mllp,python"},
+                       {"connections", "1,8,64"},
+                       {"big-connections", "1"},
+                       {"python-connections", "1,8,64"},
+                       {"duration", "3"},
+                       {"python-duration", "3"},
+                       {"max-trips", "2000000"}});
+    if (opt.help()) {
+        opt.usage(argv[0]);
+        std::printf("  --receiver: the hl7 receiver program (hl7_receiver from examples/, or hl7_bench_receiver)\n"
+                    "  --receiver-kind: example (takes --host/--port) or bench (hl7_bench_receiver: prints its port)\n"
+                    "  --targets: any of echo,hl7,hl7mllp,python (hl7mllp: hl7_bench_receiver --api mllp); --big none skips the 1 MiB messages\n");
+        return 0;
+    }
+    double const duration = opt.num("duration");
+    double const py_duration = opt.num("python-duration");
+    auto const max_trips = static_cast<std::size_t>(opt.num("max-trips"));
+    auto const conns = parse_list(opt.str("connections"));
+    auto const big_conns = parse_list(opt.str("big-connections"));
+    auto const py_conns = parse_list(opt.str("python-connections"));
+
+    auto const w = load_workload(opt.str("corpus"));
+    std::optional<workload> big;
+    if (opt.str("big") != "none")
+        big = load_workload(opt.str("big"));
+
+    std::vector<server_spec> specs;
+    std::stringstream tl(opt.str("targets"));
+    std::string key;
+    std::string receiver_port_style;
+    while (std::getline(tl, key, ',')) {
+        if (key == "echo")
+            specs.push_back({"echo", "raw echo (epoll, fixed ACK)", {opt.str("echo")}, true, false});
+        else if (key == "hl7") {
+            // The facade receiver: examples/hl7_receiver when built (it takes
+            // --host/--port), else hl7_bench_receiver --api facade.
+            bool const example = opt.str("receiver-kind") == "example";
+            if (opt.str("receiver").empty() || (!example && !have_facade)) {
+                std::printf("(no facade receiver: <hl7/server.hpp> not available when this was built; skipping target hl7)\n");
+                continue;
+            }
+            server_spec spec{"hl7", example ? "hl7 (examples/hl7_receiver)" : "hl7 (start_hl7_server)",
+                             {opt.str("receiver")}, !example, true};
+            if (!example) {
+                spec.argv.push_back("--api");
+                spec.argv.push_back("facade");
+            }
+            specs.push_back(spec);
+        }
+        else if (key == "hl7mllp")
+            specs.push_back({"hl7mllp", "hl7 (mllp::stream layer)", {opt.str("bench-receiver"), "--api", "mllp"}, true, true});
+        else if (key == "python")
+            specs.push_back({"python",
+                             "python-hl7 asyncio receiver",
+                             {opt.str("python"), std::string(HL7_BENCH_SCRIPT_DIR) + "/python_receiver.py"},
+                             true,
+                             true});
+        else
+            throw std::runtime_error("unknown target " + key);
+    }
+
+    std::printf("hl7_bench_mllp: %zu messages (%.1f MB, mean %.0f bytes)%s; one client thread "
+                "(hl7::mllp::stream over tcp::socket);\n"
+                "each connection sends a message and awaits its ACK; %.1f s per configuration (python %.1f s), at most "
+                "%zu round trips\n",
+                w.c.messages.size(), static_cast<double>(w.c.bytes) / 1e6,
+                static_cast<double>(w.c.bytes) / static_cast<double>(w.c.messages.size()),
+                big ? (", plus " + std::to_string(big->c.messages.size()) + " messages of ~1 MiB").c_str() : "",
+                duration, py_duration, max_trips);
+    std::printf("\n  %-30s %-8s %5s %12s %10s %9s %9s %9s %9s\n", "server", "messages", "conns", "round trips/s",
+                "MB/s", "p50 ms", "p99 ms", "max ms", "trips");
+
+    std::map<std::pair<std::string, std::string>, result> results; // (target, load/conns)
+    for (auto const& spec : specs) {
+        auto server = start_server(spec, "flags");
+        auto const& list = spec.key == "python" ? py_conns : conns;
+        double const d = spec.key == "python" ? py_duration : duration;
+        auto run = [&](workload const& wl, std::string const& load, int c) {
+            result r;
+            if (!server)
+                r.first_error = "server did not start";
+            else if (!server->proc.running())
+                r.first_error = "server process exited";
+            else
+                r = run_config(server->port, wl, c, d, max_trips, spec.check);
+            if (r.failed || (!r.ran && server))
+                ++failures;
+            print_row(spec.title, load, c, r);
+            results[{spec.key, load + "/" + std::to_string(c)}] = r;
+        };
+        for (int c : list)
+            run(w, "corpus", c);
+        if (big)
+            for (int c : big_conns)
+                run(*big, "1 MiB", c);
+        if (server)
+            server->proc.stop();
+    }
+
+    auto ratio = [&](std::string const& a, std::string const& b, std::string const& cfg) -> std::string {
+        auto ia = results.find({a, cfg});
+        auto ib = results.find({b, cfg});
+        if (ia == results.end() || ib == results.end() || !ia->second.ran || !ib->second.ran || ib->second.rate() <= 0)
+            return "     n/a";
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%8.2f", ia->second.rate() / ib->second.rate());
+        return buf;
+    };
+    std::printf("\n  ratios (round trips/s)      ");
+    std::vector<std::string> cfgs;
+    for (int c : conns)
+        cfgs.push_back("corpus/" + std::to_string(c));
+    if (big)
+        for (int c : big_conns)
+            cfgs.push_back("1 MiB/" + std::to_string(c));
+    for (auto const& c : cfgs)
+        std::printf(" %10s", c.c_str());
+    std::printf("\n  hl7 / raw echo              ");
+    for (auto const& c : cfgs)
+        std::printf("   %s", ratio("hl7", "echo", c).c_str());
+    std::printf("\n  hl7 mllp layer / raw echo   ");
+    for (auto const& c : cfgs)
+        std::printf("   %s", ratio("hl7mllp", "echo", c).c_str());
+    std::printf("\n  hl7 / python-hl7            ");
+    for (auto const& c : cfgs)
+        std::printf("   %s", ratio("hl7", "python", c).c_str());
+    std::printf("\n  python-hl7 / raw echo       ");
+    for (auto const& c : cfgs)
+        std::printf("   %s", ratio("python", "echo", c).c_str());
+    std::printf("\n\n  targets (issue 3): hl7 >= 0.60 x raw echo at 8 and 64 connections; p99 < 2 ms at 8 connections;\n"
+                "                     1 MiB messages >= 0.50 x raw echo\n");
+
+    if (failures) {
+        std::printf("\n%d configuration(s) FAILED functionally\n", failures);
+        return 1;
+    }
+    std::printf("\nall round trips acknowledged correctly\n");
+    return 0;
+}
+catch (std::exception const& e) {
+    std::fprintf(stderr, "hl7_bench_mllp: %s\n", e.what());
+    return 2;
+}

@@ -1,0 +1,191 @@
+#ifndef HL7_TESTS_BENCH_HL7_BENCH_PROCESS_HPP
+#define HL7_TESTS_BENCH_HL7_BENCH_PROCESS_HPP
+
+// Child processes for hl7_bench_mllp: the servers under test run as separate
+// processes, die with the benchmark (PR_SET_PDEATHSIG) and are always
+// stopped (SIGTERM, then SIGKILL) and reaped.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace hl7_bench {
+
+class child_process
+{
+public:
+    child_process() = default;
+
+    /// Starts argv[0] with argv; its stdout is readable through read_line()
+    /// when capture_stdout, else inherited.
+    child_process(std::vector<std::string> const& argv, bool capture_stdout)
+    {
+        int fds[2] = {-1, -1};
+        if (capture_stdout && ::pipe(fds) != 0)
+            throw std::runtime_error("pipe failed");
+        pid_t const parent = ::getpid();
+        pid_ = ::fork();
+        if (pid_ < 0)
+            throw std::runtime_error("fork failed");
+        if (pid_ == 0) {
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (::getppid() != parent)
+                ::_exit(127);
+            if (capture_stdout) {
+                ::dup2(fds[1], 1);
+                ::close(fds[0]);
+                ::close(fds[1]);
+            }
+            std::vector<char*> args;
+            for (auto const& a : argv)
+                args.push_back(const_cast<char*>(a.c_str()));
+            args.push_back(nullptr);
+            ::execv(args[0], args.data());
+            std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
+            ::_exit(127);
+        }
+        if (capture_stdout) {
+            ::close(fds[1]);
+            out_ = fds[0];
+        }
+    }
+
+    child_process(child_process const&) = delete;
+    child_process& operator=(child_process const&) = delete;
+    child_process(child_process&& o) noexcept : pid_(o.pid_), out_(o.out_)
+    {
+        o.pid_ = -1;
+        o.out_ = -1;
+    }
+    child_process& operator=(child_process&& o) noexcept
+    {
+        if (this != &o) {
+            stop();
+            pid_ = o.pid_;
+            out_ = o.out_;
+            o.pid_ = -1;
+            o.out_ = -1;
+        }
+        return *this;
+    }
+    ~child_process() { stop(); }
+
+    pid_t pid() const noexcept { return pid_; }
+
+    bool running()
+    {
+        if (pid_ <= 0)
+            return false;
+        int status = 0;
+        if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+            pid_ = -1;
+            return false;
+        }
+        return true;
+    }
+
+    /// One line of the child's stdout, or "" after `timeout` or at EOF.
+    std::string read_line(std::chrono::milliseconds timeout)
+    {
+        std::string line;
+        auto const deadline = std::chrono::steady_clock::now() + timeout;
+        while (out_ >= 0) {
+            auto const left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0)
+                break;
+            pollfd p{out_, POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(left.count())) <= 0)
+                continue;
+            char ch;
+            ssize_t const n = ::read(out_, &ch, 1);
+            if (n <= 0)
+                break;
+            if (ch == '\n')
+                return line;
+            line += ch;
+        }
+        return {};
+    }
+
+    /// SIGTERM, up to 2 s grace, then SIGKILL; always reaps.
+    void stop()
+    {
+        if (out_ >= 0) {
+            ::close(out_);
+            out_ = -1;
+        }
+        if (pid_ <= 0)
+            return;
+        ::kill(pid_, SIGTERM);
+        for (int i = 0; i < 200; ++i) {
+            int status = 0;
+            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+                pid_ = -1;
+                return;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        ::kill(pid_, SIGKILL);
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+    }
+
+private:
+    pid_t pid_ = -1;
+    int out_ = -1;
+};
+
+/// A loopback port that was free a moment ago (bind port 0, read it back, close).
+inline std::uint16_t
+pick_free_port()
+{
+    int const fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+        throw std::runtime_error("cannot find a free port");
+    ::close(fd);
+    return ntohs(addr.sin_port);
+}
+
+/// True once something accepts connections on 127.0.0.1:port.
+inline bool
+wait_connectable(std::uint16_t port, std::chrono::milliseconds timeout)
+{
+    auto const deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        int const fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(port);
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        bool const ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+        ::close(fd);
+        if (ok)
+            return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+}
+
+} // namespace hl7_bench
+
+#endif
