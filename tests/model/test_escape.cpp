@@ -3,9 +3,14 @@
 #include <catch2/catch.hpp>
 
 #include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
 #include <string_view>
+#include <unistd.h>
+#include <utility>
 #include <vector>
 
 using namespace std::string_literals;
@@ -59,6 +64,28 @@ TEST_CASE("unescape: python-hl7 documented examples", "[escape]")
     CHECK(un("\\.sp\\") == "\r");
     CHECK(un("\\.in\\") == "    ");
     CHECK(un("\\.ti\\") == "    ");
+}
+
+TEST_CASE("unescape/escape: python-hl7's own test vectors", "[escape]")
+{
+    // tests/test_parse.py in python-hl7: test_unescape and test_escape.
+    CHECK(un("\\E\\") == "\\");
+    CHECK(un("\\F\\") == "|");
+    CHECK(un("\\S\\") == "^");
+    CHECK(un("\\T\\") == "&");
+    CHECK(un("\\R\\") == "~");
+    CHECK(un("\\H\\text\\N\\") == "_text_");
+    CHECK(hl7::unescape("\\H\\text\\N\\", std_seps, {{"H", "*"}, {"N", "*"}}) == "*text*");
+    CHECK(un("\\X20202020\\") == "    ");
+    // python-hl7 expects the code points "áéíóú"; bytes in, bytes out gives
+    // the same text as ISO-8859-1 bytes.
+    CHECK(un("\\Xe1\\\\Xe9\\\\Xed\\\\Xf3\\\\Xfa\\") == "\xe1\xe9\xed\xf3\xfa");
+    CHECK(es("\\") == "\\E\\");
+    CHECK(es("|") == "\\F\\");
+    CHECK(es("^") == "\\S\\");
+    CHECK(es("&") == "\\T\\");
+    CHECK(es("~") == "\\R\\");
+    CHECK(es("asdf") == "asdf");
 }
 
 TEST_CASE("unescape: every standard sequence", "[escape]")
@@ -276,5 +303,103 @@ TEST_CASE("escape/unescape round trip", "[escape]")
                 REQUIRE(hl7::escape(hl7::unescape(x, seps), seps) == x);
             }
         }
+    }
+}
+
+namespace {
+
+std::string
+escape_test_hex(std::string_view s)
+{
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : s) {
+        out += digits[c >> 4];
+        out += digits[c & 15];
+    }
+    return out;
+}
+
+std::string
+escape_test_unhex(std::string_view h)
+{
+    std::string out;
+    for (std::size_t i = 0; i + 1 < h.size(); i += 2)
+        out += static_cast<char>(std::stoi(std::string(h.substr(i, 2)), nullptr, 16));
+    return out;
+}
+
+/// Runs python-hl7 (Debian's system python) on each (op, input) pair; op 'u' unescapes, 'e' escapes.
+std::vector<std::string>
+escape_test_python(std::vector<std::pair<char, std::string>> const& cases)
+{
+    namespace fs = std::filesystem;
+    fs::path const dir = fs::temp_directory_path() / ("hl7_escape_test_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    {
+        std::ofstream script(dir / "run.py");
+        script << "import sys, hl7\n"
+                  "m = hl7.parse('MSH|^~\\\\&|A\\r')\n"
+                  "for line in open(sys.argv[1]):\n"
+                  "    op, _, hx = line.rstrip('\\n').partition(' ')\n"
+                  "    s = bytes.fromhex(hx).decode('latin-1')\n"
+                  "    r = m.unescape(s) if op == 'u' else m.escape(s)\n"
+                  "    print(r.encode('latin-1').hex())\n";
+        std::ofstream input(dir / "input.txt");
+        for (auto const& [op, text] : cases)
+            input << op << ' ' << escape_test_hex(text) << '\n';
+    }
+    std::string const command = std::string(HL7_SYSTEM_PYTHON) + " " + (dir / "run.py").string() + " " +
+                                (dir / "input.txt").string() + " 2>/dev/null";
+    std::vector<std::string> out;
+    if (FILE* pipe = ::popen(command.c_str(), "r")) {
+        std::string line;
+        for (int c; (c = std::fgetc(pipe)) != EOF;) {
+            if (c == '\n') {
+                out.push_back(escape_test_unhex(line));
+                line.clear();
+            } else {
+                line += static_cast<char>(c);
+            }
+        }
+        ::pclose(pipe);
+    }
+    fs::remove_all(dir);
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("escape/unescape agree with python-hl7 where no fix applies", "[escape][interop]")
+{
+    // Well-formed ASCII text: every sequence terminated, counts integers,
+    // hex even-length and valid, no control bytes but CR.
+    std::vector<std::string> const tokens = {
+        "a", "Z", " ", "0", ".", "X", "|", "^", "~", "&", "\r", "\\F\\", "\\S\\", "\\R\\", "\\T\\", "\\E\\", "\\H\\",
+        "\\N\\", "\\.br\\", "\\.sp\\", "\\.sp3\\", "\\.in2\\", "\\.ti1\\", "\\.sk4\\", "\\.ce\\", "\\.fi\\", "\\.nf\\",
+        "\\.in-2\\", "\\X41\\", "\\X4142\\", "\\X0D0A\\", "\\Xe9\\", "\\C2842\\", "\\M2442\\", "\\Zfoo\\", "\\Q\\",
+        "\\\\", "\\.BR\\", "\\f\\", "\\.zz\\"};
+    std::mt19937 rng(99);
+    std::vector<std::pair<char, std::string>> cases;
+    for (int n = 0; n < 400; ++n) {
+        std::string un_in;
+        std::string es_in;
+        int const count = static_cast<int>(rng() % 10);
+        for (int i = 0; i < count; ++i) {
+            un_in += tokens[rng() % tokens.size()];
+            es_in += "ab|^~\\&\r .X"[rng() % 11];
+        }
+        cases.emplace_back('u', un_in);
+        cases.emplace_back('e', es_in);
+    }
+    auto const expected = escape_test_python(cases);
+    REQUIRE(expected.size() == cases.size());
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+        auto const& [op, text] = cases[i];
+        CAPTURE(op, text);
+        if (op == 'u')
+            CHECK(hl7::unescape(text, std_seps) == expected[i]);
+        else
+            CHECK(hl7::escape(text, std_seps) == expected[i]);
     }
 }
