@@ -102,6 +102,8 @@ struct result
     double p50_ms = 0, p99_ms = 0, max_ms = 0;
     std::size_t failed = 0;
     std::string first_error;
+    double client_cpu = -1; // CPU seconds of this (client) process during the run
+    double server_cpu = -1; // CPU seconds of the server process during the run
 
     double rate() const { return seconds > 0 ? static_cast<double>(trips) / seconds : 0; }
     double mb_per_s() const { return seconds > 0 ? static_cast<double>(bytes) / seconds / 1e6 : 0; }
@@ -168,10 +170,12 @@ client_loop(mllp_stream& s, workload const& w, run_state& st, std::size_t index,
 }
 
 result
-run_config(std::uint16_t port, workload const& w, int connections, double duration, std::size_t max_trips,
-           bool check)
+run_config(std::uint16_t port, pid_t server_pid, workload const& w, int connections, double duration,
+           std::size_t max_trips, bool check)
 {
     result r;
+    double const client_cpu0 = self_cpu_seconds();
+    double const server_cpu0 = process_cpu_seconds(server_pid);
     asio::io_context io(1);
     tcp::endpoint const ep(asio::ip::make_address("127.0.0.1"), port);
     std::vector<std::unique_ptr<mllp_stream>> streams;
@@ -231,6 +235,10 @@ run_config(std::uint16_t port, workload const& w, int connections, double durati
 
     r.ran = true;
     r.seconds = seconds_since(start);
+    r.client_cpu = self_cpu_seconds() - client_cpu0;
+    double const server_cpu1 = process_cpu_seconds(server_pid);
+    if (server_cpu0 >= 0 && server_cpu1 >= 0)
+        r.server_cpu = server_cpu1 - server_cpu0;
     r.trips = st.trips;
     r.bytes = st.bytes;
     r.failed = st.failed;
@@ -316,8 +324,11 @@ print_row(std::string const& target, std::string const& load, int conns, result 
         std::printf("  %-30s %-8s %5d   (not run: %s)\n", target.c_str(), load.c_str(), conns, r.first_error.c_str());
         return;
     }
-    std::printf("  %-30s %-8s %5d %12.0f %10.1f %9.3f %9.3f %9.3f %9zu%s\n", target.c_str(), load.c_str(), conns,
-                r.rate(), r.mb_per_s(), r.p50_ms, r.p99_ms, r.max_ms, r.trips, r.failed ? "  FAILED" : "");
+    double const trips = static_cast<double>(std::max<std::size_t>(r.trips, 1));
+    std::printf("  %-30s %-8s %5d %12.0f %10.1f %9.3f %9.3f %9.3f %9zu %8.1f %8.1f %7.0f%%%s\n", target.c_str(), load.c_str(),
+                conns, r.rate(), r.mb_per_s(), r.p50_ms, r.p99_ms, r.max_ms, r.trips,
+                r.server_cpu >= 0 ? 1e6 * r.server_cpu / trips : -1.0, 1e6 * r.client_cpu / trips,
+                100 * r.client_cpu / r.seconds, r.failed ? "  FAILED" : "");
     if (r.failed)
         std::printf("      error: %s\n", r.first_error.c_str());
     std::fflush(stdout);
@@ -406,8 +417,11 @@ try {
                 static_cast<double>(w.c.bytes) / static_cast<double>(w.c.messages.size()),
                 big ? (", plus " + std::to_string(big->c.messages.size()) + " messages of ~1 MiB").c_str() : "",
                 duration, py_duration, max_trips);
-    std::printf("\n  %-30s %-8s %5s %12s %10s %9s %9s %9s %9s\n", "server", "messages", "conns", "round trips/s",
-                "MB/s", "p50 ms", "p99 ms", "max ms", "trips");
+    std::printf("\n  srv/cli us: CPU microseconds per round trip used by the server process / by this client "
+                "(from /proc and getrusage);\n  cli%%: the client's share of one core (near 100%%: the client, not the "
+                "server, limits the rate)\n");
+    std::printf("\n  %-30s %-8s %5s %12s %10s %9s %9s %9s %9s %8s %8s %8s\n", "server", "messages", "conns",
+                "round trips/s", "MB/s", "p50 ms", "p99 ms", "max ms", "trips", "srv us", "cli us", "cli%");
 
     std::map<std::pair<std::string, std::string>, result> results; // (target, load/conns)
     for (auto const& spec : specs) {
@@ -421,7 +435,7 @@ try {
             else if (!server->proc.running())
                 r.first_error = "server process exited";
             else
-                r = run_config(server->port, wl, c, d, max_trips, spec.check);
+                r = run_config(server->port, server->proc.pid(), wl, c, d, max_trips, spec.check);
             if (r.failed || (!r.ran && server))
                 ++failures;
             print_row(spec.title, load, c, r);
@@ -466,6 +480,28 @@ try {
     std::printf("\n  python-hl7 / raw echo       ");
     for (auto const& c : cfgs)
         std::printf("   %s", ratio("python", "echo", c).c_str());
+    auto cpu_ratio = [&](std::string const& a, std::string const& b, std::string const& cfg) -> std::string {
+        auto ia = results.find({a, cfg});
+        auto ib = results.find({b, cfg});
+        if (ia == results.end() || ib == results.end() || !ia->second.ran || !ib->second.ran ||
+            ia->second.server_cpu <= 0 || ib->second.server_cpu <= 0 || !ia->second.trips || !ib->second.trips)
+            return "     n/a";
+        double const pa = ia->second.server_cpu / static_cast<double>(ia->second.trips);
+        double const pb = ib->second.server_cpu / static_cast<double>(ib->second.trips);
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%8.2f", pa / pb);
+        return buf;
+    };
+    std::printf("\n\n  server CPU per round trip (less noisy on a shared machine; lower is better)");
+    std::printf("\n  hl7 / raw echo              ");
+    for (auto const& c : cfgs)
+        std::printf("   %s", cpu_ratio("hl7", "echo", c).c_str());
+    std::printf("\n  hl7 mllp layer / raw echo   ");
+    for (auto const& c : cfgs)
+        std::printf("   %s", cpu_ratio("hl7mllp", "echo", c).c_str());
+    std::printf("\n  python-hl7 / hl7            ");
+    for (auto const& c : cfgs)
+        std::printf("   %s", cpu_ratio("python", "hl7", c).c_str());
     std::printf("\n\n  targets (issue 3): hl7 >= 0.60 x raw echo at 8 and 64 connections; p99 < 2 ms at 8 connections;\n"
                 "                     1 MiB messages >= 0.50 x raw echo\n");
 
