@@ -22,6 +22,14 @@
       and above through untouched, so UTF-8 and ISO-8859-1 text stay as they
       are (python-hl7 escapes every non-ASCII code point).
 
+    Delimiters that are letters, digits or `.` can occur inside sequence
+    names (`\F\`, `\X0D\`, `\.br\`), so with such delimiters escape()
+    output may contain them and no table can avoid it. unescape(escape(x))
+    still returns x: where the escape character itself would occur in a
+    name, escape() writes `\Xhh\` instead (or, for an escape character `X`
+    or a hex digit that leaves no name, the control byte unescaped). Use the
+    recommended `|^~\&` or other punctuation.
+
     Everything else is python-hl7's: `\H\` and `\N\` (highlighting on/off)
     become `"_"`, `\Cxxyy\` and `\Mxxyyzz\` (character set switches) and
     unknown sequences (`\Q\`, lower-case `\f\`, `\.BR\`) are removed, `\\`
@@ -284,6 +292,35 @@ escape_sequence(std::string& out, char esc, std::string_view code)
     out += esc;
 }
 
+/** Writes byte `b` as a sequence named `name` (empty: no standard name),
+    falling back to `Xhh` and then `Xhh` in lower case when the escape
+    character occurs in the name, since unescape() would end the sequence
+    there. With no usable name (an escape character that is `X` or a digit
+    of the byte's hex code) the byte is copied as it is, which unescape()
+    also returns unchanged. */
+inline void
+escape_byte(std::string& out, char esc, std::string_view name, unsigned char b)
+{
+    if (!name.empty() && name.find(esc) == std::string_view::npos) {
+        escape_sequence(out, esc, name);
+        return;
+    }
+    static constexpr char upper[] = "0123456789ABCDEF";
+    static constexpr char lower[] = "0123456789abcdef";
+    char code[3] = {'X', upper[b >> 4], upper[b & 0xF]};
+    if (std::string_view(code, 3).find(esc) == std::string_view::npos) {
+        escape_sequence(out, esc, std::string_view(code, 3));
+        return;
+    }
+    code[1] = lower[b >> 4];
+    code[2] = lower[b & 0xF];
+    if (std::string_view(code, 3).find(esc) == std::string_view::npos) {
+        escape_sequence(out, esc, std::string_view(code, 3));
+        return;
+    }
+    out += static_cast<char>(b);
+}
+
 /// Longest app_map key that `rest` starts with, or end().
 inline escape_map::const_iterator
 escape_match(escape_map const& app_map, std::string_view rest)
@@ -306,7 +343,10 @@ escape_match(escape_map const& app_map, std::string_view rest)
 /** Appends the escaped form of `text` to `out`: the five delimiters become
     `\F\` `\R\` `\S\` `\T\` `\E\`, CR becomes `\.br\`, other control bytes
     (below 0x20, and 0x7F) become `\Xhh\`; everything else, including bytes
-    0x80 and above, is copied. `app_map` (may be null) is consulted first. */
+    0x80 and above, is copied. `app_map` (may be null) is consulted first.
+    When the escape character occurs in a standard name (an escape character
+    such as `F` or `.`), `\Xhh\` is written instead, so
+    `unescape(escape(x)) == x` for every valid set of delimiters. */
 inline void
 escape_append(std::string& out, std::string_view text, separators const& seps,
               escape_map const* app_map = nullptr)
@@ -324,7 +364,6 @@ escape_append(std::string& out, std::string_view text, separators const& seps,
                 table[static_cast<unsigned char>(entry.first[0])] |= 2;
     }
 
-    static constexpr char hex[] = "0123456789ABCDEF";
     std::size_t run = 0; // start of the pending run of bytes copied as they are
     std::size_t i = 0;
     while (i < text.size()) {
@@ -349,23 +388,20 @@ escape_append(std::string& out, std::string_view text, separators const& seps,
             }
         }
         out.append(text.data() + run, i - run);
+        std::string_view name;
         if (c == seps.field)
-            detail::escape_sequence(out, seps.escape, "F");
+            name = "F";
         else if (c == seps.repetition)
-            detail::escape_sequence(out, seps.escape, "R");
+            name = "R";
         else if (c == seps.component)
-            detail::escape_sequence(out, seps.escape, "S");
+            name = "S";
         else if (c == seps.subcomponent)
-            detail::escape_sequence(out, seps.escape, "T");
+            name = "T";
         else if (c == seps.escape)
-            detail::escape_sequence(out, seps.escape, "E");
+            name = "E";
         else if (c == '\r')
-            detail::escape_sequence(out, seps.escape, ".br");
-        else {
-            auto const b = static_cast<unsigned char>(c);
-            char const code[3] = {'X', hex[b >> 4], hex[b & 0xF]};
-            detail::escape_sequence(out, seps.escape, std::string_view(code, 3));
-        }
+            name = ".br";
+        detail::escape_byte(out, seps.escape, name, static_cast<unsigned char>(c));
         ++i;
         run = i;
     }

@@ -304,6 +304,42 @@ TEST_CASE("escape/unescape round trip", "[escape]")
             }
         }
     }
+
+    SECTION("unescape(escape(x)) == x even with letter, digit or dot delimiters")
+    {
+        // Names such as F, E, .br or X0D would contain these escape
+        // characters; escape() then falls back to \Xhh\ (or the raw byte).
+        std::vector<hl7::separators> const odd_list = {
+            hl7::separators{'|', '^', '~', 'F', '&'}, hl7::separators{'|', '^', '~', 'E', '&'},
+            hl7::separators{'|', '^', '~', 'X', '&'}, hl7::separators{'|', '^', '~', '.', '&'},
+            hl7::separators{'|', '^', '~', '0', '&'}, hl7::separators{'|', '^', '~', 'b', '&'},
+            hl7::separators{'|', '^', '~', 'C', '&'}, hl7::separators{'|', '^', '~', 'd', '&'},
+            hl7::separators{'F', 'S', 'R', 'E', 'T'}, hl7::separators{'X', '0', '.', 'A', 'r'},
+        };
+        for (auto const& seps : odd_list) {
+            REQUIRE(seps.valid());
+            for (int n = 0; n < 2000; ++n) {
+                std::string x;
+                std::size_t const len = rng() % 30;
+                for (std::size_t i = 0; i < len; ++i)
+                    x += (rng() % 4 == 0) ? static_cast<char>(rng() % 256) : alphabet[rng() % alphabet.size()];
+                std::string const e = hl7::escape(x, seps);
+                CAPTURE(seps.escape, x, e);
+                REQUIRE(hl7::unescape(e, seps) == x);
+            }
+        }
+        hl7::separators f_esc{'|', '^', '~', 'F', '&'};
+        CHECK(hl7::escape("a|F", f_esc) == "aFX7CFFEF");
+        CHECK(hl7::unescape("aFX7CFFEF", f_esc) == "a|F");
+        hl7::separators e_esc{'|', '^', '~', 'E', '&'};
+        CHECK(hl7::escape("E", e_esc) == "EX45E");
+        hl7::separators dot_esc{'|', '^', '~', '.', '&'};
+        CHECK(hl7::escape("\r", dot_esc) == ".X0D.");
+        hl7::separators c_esc{'|', '^', '~', 'C', '&'};
+        CHECK(hl7::escape("\x0c", c_esc) == "CX0cC");
+        hl7::separators x_esc{'|', '^', '~', 'X', '&'};
+        CHECK(hl7::escape("\x01|", x_esc) == "\x01XFX");
+    }
 }
 
 namespace {
