@@ -1,0 +1,575 @@
+// hl7_receiver: python-hl7's documented asyncio HL7 receiver, in C++.
+//
+//   hl7_receiver [--host 0.0.0.0] [--port 2575] [options]      (--help lists them)
+//
+// Accepts MLLP connections and answers every message with create_ack()
+// (AA). Unlike the document's receiver it
+//   - answers a payload that does not parse with a NAK (AR/AE) naming the
+//     parse error and its byte offset, and keeps the connection;
+//   - answers a frame over the size limit with a NAK (AR) naming the limit;
+//   - logs connections, one line of metadata per message (control id, type,
+//     size; never contents unless --log-messages), refusals and errors with
+//     their cause;
+//   - stops cleanly on SIGINT/SIGTERM: stops accepting, closes connections,
+//     waits for their handlers, exits 0.
+//
+// Exit codes: 0 stopped by a signal, 1 unexpected error, 2 usage error,
+// 3 cannot listen (address in use, permission, bad host).
+
+#include "hl7_example_cli.hpp"
+
+#include <hl7/hl7.hpp>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <cstdlib>
+#include <cstdio>
+#include <ctime>
+#include <exception>
+#include <functional>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr int exit_ok = 0;
+constexpr int exit_error = 1;
+constexpr int exit_usage = 2;
+constexpr int exit_listen = 3;
+
+// The document's asyncio.wait_for(..., timeout=10), for each drain().
+constexpr auto drain_timeout = 10s;
+
+struct config
+{
+    hl7::server_options server;
+    bool log_messages = false;
+    bool quiet = false;
+    unsigned threads = 1;
+    std::chrono::steady_clock::duration shutdown_timeout = 10s;
+};
+
+//--------------------------------------------------------------------------
+// Logging. One line per event, UTC timestamp first, to stdout. Lifecycle
+// and error lines are flushed at once; per-message lines are buffered and
+// flushed every 100 ms, so that logging does not cost a system call per
+// message under load.
+
+class logger
+{
+public:
+    void
+    event(std::string_view text)
+    {
+        std::lock_guard lock(mutex_);
+        append(text);
+        flush_locked();
+    }
+
+    void
+    message(std::string_view text)
+    {
+        std::lock_guard lock(mutex_);
+        append(text);
+        if (buffer_.size() > (64u << 10))
+            flush_locked();
+    }
+
+    void
+    flush()
+    {
+        std::lock_guard lock(mutex_);
+        flush_locked();
+    }
+
+private:
+    void
+    append(std::string_view text)
+    {
+        using namespace std::chrono;
+        auto const now = system_clock::now();
+        std::time_t const t = system_clock::to_time_t(now);
+        auto const ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
+        std::tm tm{};
+        gmtime_r(&t, &tm);
+        char stamp[96];
+        std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ ", tm.tm_year + 1900, tm.tm_mon + 1,
+                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+        buffer_ += stamp;
+        buffer_ += text;
+        buffer_ += '\n';
+    }
+
+    void
+    flush_locked()
+    {
+        if (!buffer_.empty()) {
+            std::fwrite(buffer_.data(), 1, buffer_.size(), stdout);
+            std::fflush(stdout);
+            buffer_.clear();
+        }
+    }
+
+    std::mutex mutex_;
+    std::string buffer_;
+};
+
+std::string
+endpoint_text(asio::ip::tcp::endpoint const& ep)
+{
+    auto const addr = ep.address();
+    std::string s = addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string();
+    return s + ":" + std::to_string(ep.port());
+}
+
+// Values copied from a message into the log must stay on one line and show
+// what they are even when they are not text.
+std::string
+log_safe(std::string_view v, std::size_t max = 64)
+{
+    std::string out;
+    for (char c : v.substr(0, max)) {
+        auto const u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02X", u);
+            out += buf;
+        }
+        else
+            out += c;
+    }
+    if (v.size() > max)
+        out += "...";
+    return out;
+}
+
+std::string
+segments_on_lines(std::string text)
+{
+    std::replace(text.begin(), text.end(), '\r', '\n');
+    while (!text.empty() && text.back() == '\n')
+        text.pop_back();
+    return text;
+}
+
+// Parse errors about the header mean the message cannot be identified or
+// processed at all: reject it (AR). Errors further in are application errors (AE).
+bool
+is_reject(std::error_code const& ec)
+{
+    return ec == hl7::error::empty_message || ec == hl7::error::no_header || ec == hl7::error::truncated_header ||
+           ec == hl7::error::invalid_delimiters || ec == hl7::error::message_too_large ||
+           ec == hl7::error::too_many_segments || ec == hl7::error::too_many_fields;
+}
+
+std::string
+describe(hl7::parse_error const& e)
+{
+    std::string s = "parse error: " + e.code().message() + " at byte " + std::to_string(e.offset());
+    if (e.segment())
+        s += " (segment " + std::to_string(e.segment()) + ")";
+    return s;
+}
+
+//--------------------------------------------------------------------------
+
+struct receiver
+{
+    config const& cfg;
+    logger& log;
+    std::atomic<std::uint64_t> messages{0};
+    std::atomic<std::uint64_t> naks{0};
+
+    // The document's process_hl7_messages, for one connection.
+    asio::awaitable<void>
+    serve(hl7::stream_reader reader, hl7::stream_writer writer)
+    {
+        std::string const peer = endpoint_text(writer.peername());
+        log.event("Connection established " + peer);
+        std::uint64_t count = 0;
+        std::string why = "peer closed the connection";
+        try {
+            while (!writer.is_closing()) {
+                hl7::message ack;
+                try {
+                    hl7::message const hl7_message = co_await reader.readmessage();
+                    ++count;
+                    ack = acknowledge(peer, hl7_message, reader.last_block().size());
+                }
+                catch (hl7::parse_error const& e) {
+                    // The frame was consumed; last_block() still holds its
+                    // bytes, from which the NAK takes what it can (MSH-10...).
+                    ++count;
+                    ack = reject(peer, reader.last_block(), e);
+                }
+                catch (hl7::mllp::frame_too_large_error const&) {
+                    // The frame was discarded; the connection goes on.
+                    std::string const cause = "frame is larger than the size limit of " +
+                                              std::to_string(cfg.server.connection.max_frame_size) + " bytes";
+                    log.event("Refused a frame from " + peer + ": " + cause + "; sent NAK AR");
+                    ++naks;
+                    ack = hl7::make_nak({}, "AR", cause);
+                }
+                catch (hl7::mllp::invalid_block_error const& e) {
+                    // Only with --strict-framing: bytes outside a frame.
+                    log.event("Skipped bytes from " + peer + " that are not a frame: " + e.code().message());
+                    continue;
+                }
+                // Now let's send the ACK and wait for the writer to drain
+                // (bounded: a client that never reads must not hold us).
+                writer.writemessage(ack);
+                co_await hl7::wait_for(writer.drain(), drain_timeout);
+            }
+        }
+        catch (hl7::mllp::incomplete_read_error const& e) {
+            if (e.code() != hl7::mllp::error::end_of_stream)
+                why = e.code().message();
+            if (!e.partial().empty())
+                why += " (" + std::to_string(e.partial().size()) + " bytes of an unfinished frame lost)";
+        }
+        catch (hl7::mllp::timeout_error const& e) {
+            why = "timeout: " + e.code().message();
+        }
+        catch (std::system_error const& e) {
+            why = "error: " + std::string(e.what());
+        }
+        if (!writer.is_closing())
+            writer.close();
+        co_await writer.wait_closed();
+        log.event("Connection closed " + peer + " (" + why + "; " + std::to_string(count) + " messages)");
+    }
+
+    // create_ack() for a message, and its line in the log (metadata only,
+    // unless --log-messages).
+    hl7::message
+    acknowledge(std::string const& peer, hl7::message const& msg, std::size_t size)
+    {
+        hl7::message ack = msg.create_ack();
+        ++messages;
+        if (!cfg.quiet) {
+            std::error_code ec;
+            std::string const id = msg.get("MSH.10", ec);
+            std::string line = "Received message from " + peer + ": control id " + log_safe(id) + ", type " +
+                               log_safe(msg.segment("MSH").field(9).raw()) + ", " + std::to_string(msg.size()) +
+                               " segments, " + std::to_string(size) + " bytes; sent AA";
+            if (cfg.log_messages)
+                line += "\n " + segments_on_lines(hl7::to_string(msg));
+            log.message(line);
+        }
+        return ack;
+    }
+
+    // A NAK for a payload that does not parse, naming the error and where.
+    hl7::message
+    reject(std::string const& peer, std::string_view payload, hl7::parse_error const& e)
+    {
+        std::string const code = is_reject(e.code()) ? "AR" : "AE";
+        std::string const cause = describe(e);
+        hl7::message nak = hl7::make_nak(payload, code, cause);
+        ++naks;
+        std::error_code ec;
+        std::string const id = nak.get("MSA.2", ec);
+        std::string line = "Rejected a message from " + peer + " (control id " +
+                           (id.empty() ? std::string("unknown") : log_safe(id)) + ", " +
+                           std::to_string(payload.size()) + " bytes): " + cause + "; sent NAK " + code;
+        if (cfg.log_messages)
+            line += "\n payload: " + log_safe(payload, 4096);
+        log.event(line);
+        return nak;
+    }
+};
+
+// Flushes buffered log lines every 100 ms until `stop` is set.
+asio::awaitable<void>
+flush_log_periodically(logger& log, std::atomic<bool> const& stop)
+{
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    while (!stop) {
+        timer.expires_after(100ms);
+        co_await timer.async_wait(asio::use_awaitable);
+        log.flush();
+    }
+}
+
+// What the server itself reports: refused connections, connections closed
+// by a limit, accept errors, handlers that failed.
+void
+log_server_event(logger& log, config const& cfg, hl7::server_event const& ev)
+{
+    std::string const peer = ev.peer.port() != 0 ? endpoint_text(ev.peer) : std::string("(no peer)");
+    if (ev.ec == hl7::mllp::error::connection_limit) {
+        log.event("Refused connection from " + peer + ": " + ev.ec.message() + " (max " +
+                  std::to_string(cfg.server.max_connections) + ")");
+    }
+    else if (ev.ec.category() == hl7::mllp::error_category()) {
+        log.event("Closing connection " + peer + ": " + ev.ec.message());
+    }
+    else if (ev.exception) {
+        std::string what = ev.ec ? ev.ec.message() : std::string("unknown error");
+        try {
+            std::rethrow_exception(ev.exception);
+        }
+        catch (std::exception const& x) {
+            what = x.what();
+        }
+        catch (...) {
+        }
+        log.event("Connection " + peer + " failed: " + what);
+    }
+    else {
+        log.event("Accept failed: " + ev.ec.message());
+    }
+}
+
+asio::awaitable<int>
+run(config const& cfg, logger& log, receiver& r)
+{
+    auto const ex = co_await asio::this_coro::executor;
+    std::atomic<bool> stop{false};
+
+    hl7::server_options options = cfg.server;
+    options.on_error = [&log, &cfg](hl7::server_event const& ev) { log_server_event(log, cfg, ev); };
+
+    std::optional<hl7::server> server;
+    try {
+        server.emplace(co_await hl7::start_hl7_server(
+            [&r](hl7::stream_reader reader, hl7::stream_writer writer) {
+                return r.serve(std::move(reader), std::move(writer));
+            },
+            std::move(options)));
+    }
+    catch (std::system_error const& e) {
+        std::cerr << "hl7_receiver: cannot listen on " << cfg.server.host << ":" << cfg.server.port << ": "
+                  << e.code().message() << std::endl;
+        co_return exit_listen;
+    }
+
+    auto const& o = cfg.server;
+    log.event("Listening on " + endpoint_text(server->local_endpoint()) + " (max frame " +
+              std::to_string(o.connection.max_frame_size) + " bytes, max " + std::to_string(o.max_connections) +
+              " connections, idle timeout " + hl7_example::describe_duration(o.idle_timeout) + ", frame timeout " +
+              hl7_example::describe_duration(o.frame_timeout) + (cfg.log_messages ? ", logging message contents" : "") +
+              ")");
+
+    asio::co_spawn(ex, flush_log_periodically(log, stop), asio::detached);
+
+    // SIGINT/SIGTERM: stop accepting and close the connections (close()
+    // ends their pending reads); serve_forever() then returns.
+    asio::signal_set signals(ex, SIGINT, SIGTERM);
+    std::atomic<bool> stopping{false};
+    auto const signal_name = [](int sig) { return sig == SIGINT ? std::string("SIGINT") : std::string("SIGTERM"); };
+    signals.async_wait([&](std::error_code ec, int sig) {
+        if (ec)
+            return;
+        stopping = true;
+        log.event("Received " + signal_name(sig) + ", shutting down");
+        server->close();
+    });
+
+    int rc = exit_ok;
+    try {
+        co_await server->serve_forever();
+    }
+    catch (std::system_error const& e) {
+        log.event(std::string("Server failed: ") + e.what());
+        rc = exit_error;
+        server->close();
+    }
+
+    // Wait for the handlers. A second signal means: do not wait.
+    signals.async_wait([&](std::error_code ec, int sig) {
+        if (ec)
+            return;
+        log.event("Received " + signal_name(sig) + " again, exiting without waiting for connections");
+        std::_Exit(exit_error);
+    });
+    try {
+        co_await hl7::wait_for(server->wait_closed(), cfg.shutdown_timeout);
+    }
+    catch (hl7::mllp::timeout_error const&) {
+        log.event(std::to_string(server->connection_count()) + " connections still open after " +
+                  hl7_example::describe_duration(cfg.shutdown_timeout) + "; exiting anyway");
+        rc = exit_error;
+    }
+    signals.cancel();
+    stop = true;
+    log.event("Stopped (" + std::to_string(r.messages.load()) + " messages acknowledged, " +
+              std::to_string(r.naks.load()) + " NAKs)");
+    co_return rc;
+}
+
+void
+usage(std::ostream& os)
+{
+    hl7::server_options const d;
+    os << "usage: hl7_receiver [options]\n"
+          "\n"
+          "Receives HL7 v2 messages over MLLP and acknowledges each with an ACK (AA),\n"
+          "or a NAK (AE/AR) naming the cause when a message cannot be parsed or is too\n"
+          "large. Logs connections and one line per message (control id, type, size);\n"
+          "message contents are logged only with --log-messages. SIGINT/SIGTERM stop it.\n"
+          "\n"
+          "options:\n"
+          "  --host HOST              address to listen on (default "
+       << d.host
+       << ")\n"
+          "  --port PORT              TCP port, 0 for any free port (default 2575)\n"
+          "  --max-frame-size BYTES   largest message accepted, e.g. 65536, 64K, 16M (default "
+       << d.connection.max_frame_size
+       << ")\n"
+          "  --max-connections N      connections served at once; more are refused (default "
+       << d.max_connections
+       << ")\n"
+          "  --idle-timeout SECONDS   close a connection that sends nothing this long, 0 = never (default "
+       << hl7_example::describe_duration(d.idle_timeout)
+       << ")\n"
+          "  --frame-timeout SECONDS  close a connection whose frame does not end in time, 0 = never (default "
+       << hl7_example::describe_duration(d.frame_timeout)
+       << ")\n"
+          "  --handler-timeout SECONDS  close a connection whose message is not answered in time (default "
+       << hl7_example::describe_duration(d.handler_timeout)
+       << ")\n"
+          "  --write-timeout SECONDS  close a connection that does not read its ACKs (default "
+       << hl7_example::describe_duration(d.write_timeout)
+       << ")\n"
+          "  --strict-framing         treat bytes outside frames as errors (python-hl7's behaviour);\n"
+          "                           by default they are skipped\n"
+          "  --threads N              threads serving connections (default 1)\n"
+          "  --log-messages           also log message contents (may contain patient data!)\n"
+          "  -q, --quiet              no line per message (connections and errors are still logged)\n"
+          "  -h, --help               this text\n"
+          "\n"
+          "exit codes: 0 stopped by SIGINT/SIGTERM, 1 error, 2 usage error, 3 cannot listen\n";
+}
+
+config
+parse_command_line(int argc, char** argv, bool& help)
+{
+    config cfg;
+    cfg.server.port = 2575;
+    hl7_example::arguments args(argc, argv);
+    while (args.next()) {
+        if (args.is("--help", "-h")) {
+            help = true;
+        }
+        else if (args.is("--host")) {
+            cfg.server.host = args.value();
+        }
+        else if (args.is("--port")) {
+            cfg.server.port = args.integer<std::uint16_t>(0, 65535);
+        }
+        else if (args.is("--max-frame-size")) {
+            cfg.server.connection.max_frame_size = args.size();
+        }
+        else if (args.is("--max-connections")) {
+            cfg.server.max_connections = args.integer<std::size_t>(1);
+        }
+        else if (args.is("--idle-timeout")) {
+            cfg.server.idle_timeout = args.seconds();
+        }
+        else if (args.is("--frame-timeout")) {
+            cfg.server.frame_timeout = args.seconds();
+        }
+        else if (args.is("--handler-timeout")) {
+            cfg.server.handler_timeout = args.seconds();
+        }
+        else if (args.is("--write-timeout")) {
+            cfg.server.write_timeout = args.seconds();
+        }
+        else if (args.is("--strict-framing")) {
+            args.flag();
+            cfg.server.connection.framing = hl7::mllp::framing::strict;
+        }
+        else if (args.is("--threads")) {
+            cfg.threads = args.integer<unsigned>(1, 256);
+        }
+        else if (args.is("--log-messages")) {
+            args.flag();
+            cfg.log_messages = true;
+        }
+        else if (args.is("--quiet", "-q")) {
+            args.flag();
+            cfg.quiet = true;
+        }
+        else {
+            args.unknown();
+        }
+    }
+    return cfg;
+}
+
+} // namespace
+
+int
+main(int argc, char** argv)
+{
+    config cfg;
+    try {
+        bool help = false;
+        cfg = parse_command_line(argc, argv, help);
+        if (help) {
+            usage(std::cout);
+            return exit_ok;
+        }
+    }
+    catch (hl7_example::usage_error const& e) {
+        std::cerr << "hl7_receiver: " << e.what() << "\n(hl7_receiver --help lists the options)\n";
+        return exit_usage;
+    }
+
+    logger log;
+    // Declared before the io_context: handlers refer to it until their
+    // coroutines are destroyed with the io_context.
+    receiver r{cfg, log};
+    int rc = exit_error;
+    try {
+        asio::io_context ioc(static_cast<int>(cfg.threads));
+        // On the io_context's executor, not a strand: the server gives each
+        // connection a strand of its own, and they run in parallel with --threads.
+        asio::co_spawn(ioc, run(cfg, log, r), [&](std::exception_ptr e, int result) {
+            rc = result;
+            if (e) {
+                try {
+                    std::rethrow_exception(e);
+                }
+                catch (std::exception const& x) {
+                    std::cerr << "hl7_receiver: " << x.what() << std::endl;
+                }
+                rc = exit_error;
+            }
+            // Handlers that did not finish in time are abandoned.
+            ioc.stop();
+        });
+        std::vector<std::thread> extra;
+        for (unsigned i = 1; i < cfg.threads; ++i)
+            extra.emplace_back([&ioc] { ioc.run(); });
+        ioc.run();
+        for (auto& t : extra)
+            t.join();
+    }
+    catch (std::exception const& e) {
+        std::cerr << "hl7_receiver: " << e.what() << std::endl;
+        rc = exit_error;
+    }
+    log.flush();
+    return rc;
+}
