@@ -198,6 +198,7 @@ struct receiver
     logger& log;
     std::atomic<std::uint64_t> messages{0};
     std::atomic<std::uint64_t> naks{0};
+    std::atomic<bool> shutting_down{false};
 
     // The document's process_hl7_messages, for one connection.
     asio::awaitable<void>
@@ -227,6 +228,7 @@ struct receiver
                                               std::to_string(cfg.server.connection.max_frame_size) + " bytes";
                     log.event("Refused a frame from " + peer + ": " + cause + "; sent NAK AR");
                     ++naks;
+                    ++count;
                     ack = hl7::make_nak({}, "AR", cause);
                 }
                 catch (hl7::mllp::invalid_block_error const& e) {
@@ -241,7 +243,9 @@ struct receiver
             }
         }
         catch (hl7::mllp::incomplete_read_error const& e) {
-            if (e.code() != hl7::mllp::error::end_of_stream)
+            if (e.code() == hl7::mllp::error::connection_closed && shutting_down)
+                why = "closed by the receiver's shutdown";
+            else if (e.code() != hl7::mllp::error::end_of_stream)
                 why = e.code().message();
             if (!e.partial().empty())
                 why += " (" + std::to_string(e.partial().size()) + " bytes of an unfinished frame lost)";
@@ -255,7 +259,7 @@ struct receiver
         if (!writer.is_closing())
             writer.close();
         co_await writer.wait_closed();
-        log.event("Connection closed " + peer + " (" + why + "; " + std::to_string(count) + " messages)");
+        log.event("Connection closed " + peer + " (" + why + "; " + std::to_string(count) + " frames answered)");
     }
 
     // create_ack() for a message, and its line in the log (metadata only,
@@ -375,12 +379,11 @@ run(config const& cfg, logger& log, receiver& r)
     // SIGINT/SIGTERM: stop accepting and close the connections (close()
     // ends their pending reads); serve_forever() then returns.
     asio::signal_set signals(ex, SIGINT, SIGTERM);
-    std::atomic<bool> stopping{false};
     auto const signal_name = [](int sig) { return sig == SIGINT ? std::string("SIGINT") : std::string("SIGTERM"); };
     signals.async_wait([&](std::error_code ec, int sig) {
         if (ec)
             return;
-        stopping = true;
+        r.shutting_down = true;
         log.event("Received " + signal_name(sig) + ", shutting down");
         server->close();
     });
@@ -429,34 +432,34 @@ usage(std::ostream& os)
           "message contents are logged only with --log-messages. SIGINT/SIGTERM stop it.\n"
           "\n"
           "options:\n"
-          "  --host HOST              address to listen on (default "
+          "  --host HOST                address to listen on (default "
        << d.host
        << ")\n"
-          "  --port PORT              TCP port, 0 for any free port (default 2575)\n"
-          "  --max-frame-size BYTES   largest message accepted, e.g. 65536, 64K, 16M (default "
+          "  --port PORT                TCP port, 0 for any free port (default 2575)\n"
+          "  --max-frame-size BYTES     largest message accepted, e.g. 65536, 64K, 16M (default "
        << d.connection.max_frame_size
        << ")\n"
-          "  --max-connections N      connections served at once; more are refused (default "
+          "  --max-connections N        connections served at once; more are refused (default "
        << d.max_connections
        << ")\n"
-          "  --idle-timeout SECONDS   close a connection that sends nothing this long, 0 = never (default "
+          "  --idle-timeout SECONDS     close a connection that sends nothing this long, 0 = never (default "
        << hl7_example::describe_duration(d.idle_timeout)
        << ")\n"
-          "  --frame-timeout SECONDS  close a connection whose frame does not end in time, 0 = never (default "
+          "  --frame-timeout SECONDS    close a connection whose frame does not end in time, 0 = never (default "
        << hl7_example::describe_duration(d.frame_timeout)
        << ")\n"
           "  --handler-timeout SECONDS  close a connection whose message is not answered in time (default "
        << hl7_example::describe_duration(d.handler_timeout)
        << ")\n"
-          "  --write-timeout SECONDS  close a connection that does not read its ACKs (default "
+          "  --write-timeout SECONDS    close a connection that does not read its ACKs (default "
        << hl7_example::describe_duration(d.write_timeout)
        << ")\n"
-          "  --strict-framing         treat bytes outside frames as errors (python-hl7's behaviour);\n"
-          "                           by default they are skipped\n"
-          "  --threads N              threads serving connections (default 1)\n"
-          "  --log-messages           also log message contents (may contain patient data!)\n"
-          "  -q, --quiet              no line per message (connections and errors are still logged)\n"
-          "  -h, --help               this text\n"
+          "  --strict-framing           treat bytes outside frames as errors (python-hl7's behaviour);\n"
+          "                             by default they are skipped\n"
+          "  --threads N                threads serving connections (default 1)\n"
+          "  --log-messages             also log message contents (may contain patient data!)\n"
+          "  -q, --quiet                no line per message (connections and errors are still logged)\n"
+          "  -h, --help                 this text\n"
           "\n"
           "exit codes: 0 stopped by SIGINT/SIGTERM, 1 error, 2 usage error, 3 cannot listen\n";
 }

@@ -181,8 +181,14 @@ def scenario_mllp_send(args, workdir):
         check(str(ack.segment("MSA")) == f"MSA|AA|{cid}", f"ACK for {cid} is MSA|AA|{cid} (got {ack.segment('MSA')})")
         check(str(ack.segment("MSH")[9]) == msgtype, f"ACK for {cid} has MSH-9 {msgtype}")
     log = stop_receiver(r)
-    for cid, _ in expected:
-        check(cid.encode() in log, f"receiver logged control id {cid}")
+    # mllp_send strips every message's final CR (read_stream's strip(SB + CR)):
+    # the receiver got, and parsed, one byte less than each payload in the file.
+    with open(data, "rb") as f:
+        payloads = re.findall(rb"\x0b(.*?)\x1c", f.read(), re.S)
+    for (cid, _), payload in zip(expected, payloads):
+        size = len(payload.rstrip(b"\r"))
+        check(re.search(rf"control id {cid}, .* {size} bytes; sent AA".encode(), log) is not None,
+              f"receiver logged {cid} with {size} bytes (the file's {len(payload)} minus the stripped CR)")
 
 
 def scenario_mllp_send_loose(args, workdir):
