@@ -10,6 +10,10 @@
 
 #include <hl7/locate.hpp>
 #include <hl7/mllp/stream.hpp>
+#if __has_include(<hl7/client.hpp>)
+#include <hl7/client.hpp>
+#define HL7_BENCH_HAVE_CLIENT 1
+#endif
 
 #include "hl7_bench_common.hpp"
 #include "hl7_bench_process.hpp"
@@ -49,14 +53,11 @@
 #ifndef HL7_BENCH_ECHO
 #define HL7_BENCH_ECHO "hl7_bench_echo"
 #endif
+#ifndef HL7_BENCH_EXAMPLE_RECEIVER
+#define HL7_BENCH_EXAMPLE_RECEIVER "" // examples/hl7_receiver, when built
+#endif
 #ifndef HL7_BENCH_RECEIVER
-#define HL7_BENCH_RECEIVER ""
-#endif
-#ifndef HL7_BENCH_BENCH_RECEIVER
-#define HL7_BENCH_BENCH_RECEIVER "hl7_bench_receiver"
-#endif
-#ifndef HL7_BENCH_RECEIVER_KIND
-#define HL7_BENCH_RECEIVER_KIND "bench"
+#define HL7_BENCH_RECEIVER "hl7_bench_receiver"
 #endif
 
 namespace {
@@ -71,6 +72,11 @@ int failures = 0;
 constexpr bool have_facade = true;
 #else
 constexpr bool have_facade = false;
+#endif
+#ifdef HL7_BENCH_HAVE_CLIENT
+constexpr bool have_client = true;
+#else
+constexpr bool have_client = false;
 #endif
 
 struct workload
@@ -119,6 +125,7 @@ struct run_state
     std::size_t failed = 0;
     std::string first_error;
     int running = 0;
+    clock::time_point finished{};
 
     void fail(std::string what)
     {
@@ -130,14 +137,40 @@ struct run_state
 
 using mllp_stream = hl7::mllp::stream<tcp::socket>;
 
+// Checks one reply and counts the round trip; false ends the loop.
+bool
+account(run_state& st, workload const& w, std::size_t index, bool check, std::string_view block,
+        clock::time_point t0, std::vector<float>& lat)
+{
+    auto const t1 = clock::now();
+    lat.push_back(std::chrono::duration<float, std::micro>(t1 - t0).count());
+    std::error_code ec;
+    auto const msa2 = hl7::locate(block, "MSA.2", ec);
+    if (ec) {
+        st.fail("the reply is not an ACK (no MSA): " + std::string(block.substr(0, 120)));
+        return false;
+    }
+    if (check && (msa2 != w.ids[index] || hl7::locate(block, "MSA.1", ec) != "AA")) {
+        st.fail("ACK mismatch: sent MSH-10 " + std::string(w.ids[index]) + ", got MSA " +
+                std::string(hl7::locate(block, "MSA", ec)));
+        return false;
+    }
+    ++st.trips;
+    st.bytes += w.c.messages[index].size();
+    if (t1 >= st.deadline || st.trips >= st.max_trips)
+        st.stop = true;
+    return true;
+}
+
+// The lower layer: one mllp::stream per connection, write a frame, read a frame.
 asio::awaitable<void>
-client_loop(mllp_stream& s, workload const& w, run_state& st, std::size_t index, bool check, std::vector<float>& lat)
+mllp_client_loop(mllp_stream& s, workload const& w, run_state& st, std::size_t index, bool check,
+                 std::vector<float>& lat)
 {
     std::size_t const n = w.c.messages.size();
     while (!st.stop) {
-        auto const msg = w.c.messages[index];
         auto const t0 = clock::now();
-        auto [wec, written] = co_await s.async_write_block(msg, use_tuple);
+        auto [wec, written] = co_await s.async_write_block(w.c.messages[index], use_tuple);
         if (wec) {
             st.fail("write: " + wec.message());
             break;
@@ -148,30 +181,49 @@ client_loop(mllp_stream& s, workload const& w, run_state& st, std::size_t index,
                 st.fail("read: " + rec.message());
             break;
         }
-        auto const t1 = clock::now();
-        lat.push_back(std::chrono::duration<float, std::micro>(t1 - t0).count());
-        std::error_code ec;
-        auto const msa2 = hl7::locate(block, "MSA.2", ec);
-        if (ec)
-            st.fail("the reply is not an ACK (no MSA): " + std::string(block.substr(0, 120)));
-        else if (check && (msa2 != w.ids[index] || hl7::locate(block, "MSA.1", ec) != "AA"))
-            st.fail("ACK mismatch: sent MSH-10 " + std::string(w.ids[index]) + ", got MSA " +
-                    std::string(hl7::locate(block, "MSA", ec)));
-        ++st.trips;
-        st.bytes += msg.size();
-        if (t1 >= st.deadline || st.trips >= st.max_trips)
-            st.stop = true;
+        if (!account(st, w, index, check, block, t0, lat))
+            break;
         index = (index + 1) % n;
     }
     std::error_code ignored;
     s.next_layer().shutdown(tcp::socket::shutdown_both, ignored);
     s.next_layer().close(ignored);
-    --st.running;
+    if (--st.running == 0)
+        st.finished = clock::now();
 }
 
+#ifdef HL7_BENCH_HAVE_CLIENT
+// The facade: python-hl7's pattern (writeblock, drain, read the ACK), with
+// readblock_view so the client does not parse or copy what it checks.
+asio::awaitable<void>
+facade_client_loop(hl7::stream_reader reader, hl7::stream_writer writer, workload const& w, run_state& st,
+                   std::size_t index, bool check, std::vector<float>& lat)
+{
+    std::size_t const n = w.c.messages.size();
+    try {
+        while (!st.stop) {
+            auto const t0 = clock::now();
+            writer.writeblock(w.c.messages[index]);
+            co_await writer.drain();
+            std::string_view const block = co_await reader.readblock_view();
+            if (!account(st, w, index, check, block, t0, lat))
+                break;
+            index = (index + 1) % n;
+        }
+    }
+    catch (std::exception const& e) {
+        if (!st.stop)
+            st.fail(std::string("facade client: ") + e.what());
+    }
+    writer.close();
+    if (--st.running == 0)
+        st.finished = clock::now();
+}
+#endif
+
 result
-run_config(std::uint16_t port, pid_t server_pid, workload const& w, int connections, double duration,
-           std::size_t max_trips, bool check)
+run_config(std::string const& client, std::uint16_t port, pid_t server_pid, workload const& w, int connections,
+           double duration, std::size_t max_trips, bool check)
 {
     result r;
     double const client_cpu0 = self_cpu_seconds();
@@ -179,50 +231,89 @@ run_config(std::uint16_t port, pid_t server_pid, workload const& w, int connecti
     asio::io_context io(1);
     tcp::endpoint const ep(asio::ip::make_address("127.0.0.1"), port);
     std::vector<std::unique_ptr<mllp_stream>> streams;
-    for (int i = 0; i < connections; ++i) {
-        auto s = std::make_unique<mllp_stream>(io);
-        std::error_code ec;
-        s->next_layer().connect(ep, ec);
-        if (ec) {
-            r.failed = 1;
-            r.first_error = "connect: " + ec.message();
-            return r;
-        }
-        s->next_layer().set_option(tcp::no_delay(true));
-        s->decoder().max_frame_size(64 << 20);
-        streams.push_back(std::move(s));
-    }
-
     run_state st;
-    auto const start = clock::now();
-    st.deadline = start + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(duration));
     st.max_trips = max_trips;
     std::vector<std::vector<float>> lat(static_cast<std::size_t>(connections));
+    for (auto& v : lat)
+        v.reserve(1 << 16);
     std::size_t const n = w.c.messages.size();
-    for (int i = 0; i < connections; ++i) {
-        lat[static_cast<std::size_t>(i)].reserve(1 << 16);
-        ++st.running;
-        // Spread the connections over the corpus.
-        std::size_t const first = (static_cast<std::size_t>(i) * 7919) % n;
-        asio::co_spawn(io, client_loop(*streams[static_cast<std::size_t>(i)], w, st, first, check, lat[static_cast<std::size_t>(i)]),
-                       asio::detached);
-    }
-    // Watchdog: a server that stops answering must not hang the benchmark.
+    auto const run_for = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(duration));
+    clock::time_point start{};
+    bool started = false;
+    bool setup_done = false;
+
+    // Connect every connection first, then start the clock and the loops.
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            auto const first_index = [&](int i) { return (static_cast<std::size_t>(i) * 7919) % n; };
+            if (client == "mllp") {
+                for (int i = 0; i < connections; ++i) {
+                    auto s = std::make_unique<mllp_stream>(io);
+                    co_await s->next_layer().async_connect(ep, asio::use_awaitable);
+                    s->next_layer().set_option(tcp::no_delay(true));
+                    s->decoder().max_frame_size(64 << 20);
+                    streams.push_back(std::move(s));
+                }
+                start = clock::now();
+                st.deadline = start + run_for;
+                started = true;
+                for (int i = 0; i < connections; ++i) {
+                    ++st.running;
+                    asio::co_spawn(io,
+                                   mllp_client_loop(*streams[static_cast<std::size_t>(i)], w, st, first_index(i), check,
+                                                    lat[static_cast<std::size_t>(i)]),
+                                   asio::detached);
+                }
+            }
+#ifdef HL7_BENCH_HAVE_CLIENT
+            else if (client == "facade") {
+                hl7::connection_options o;
+                o.max_frame_size = 64 << 20;
+                std::vector<std::pair<hl7::stream_reader, hl7::stream_writer>> pairs;
+                for (int i = 0; i < connections; ++i)
+                    pairs.push_back(co_await hl7::open_hl7_connection("127.0.0.1", port, o));
+                start = clock::now();
+                st.deadline = start + run_for;
+                started = true;
+                for (int i = 0; i < connections; ++i) {
+                    ++st.running;
+                    auto& [reader, writer] = pairs[static_cast<std::size_t>(i)];
+                    asio::co_spawn(io,
+                                   facade_client_loop(reader, writer, w, st, first_index(i), check,
+                                                      lat[static_cast<std::size_t>(i)]),
+                                   asio::detached);
+                }
+            }
+#endif
+            else
+                throw std::runtime_error("unknown or unavailable --client " + client);
+        },
+        [&](std::exception_ptr e) {
+            setup_done = true;
+            if (!e)
+                return;
+            try {
+                std::rethrow_exception(e);
+            }
+            catch (std::exception const& x) {
+                st.fail(std::string("connect: ") + x.what());
+            }
+        });
+    // Watchdog: a server that stops answering (or a connect that hangs) must
+    // not hang the benchmark: past connect + run + 15 s, stop everything.
     asio::steady_timer watchdog(io);
-    watchdog.expires_at(st.deadline + std::chrono::seconds(15));
+    watchdog.expires_after(run_for + std::chrono::seconds(35));
     watchdog.async_wait([&](std::error_code ec) {
-        if (ec || st.running == 0)
+        if (ec)
             return;
-        st.fail("timeout: the server stopped answering");
-        for (auto& s : streams) {
-            std::error_code ignored;
-            s->next_layer().close(ignored);
-        }
+        st.fail(started ? "timeout: the server stopped answering" : "timeout: connecting took too long");
+        io.stop();
     });
-    // Stop the watchdog once every client loop has finished.
+    // Cancel the watchdog once every client loop has finished.
     asio::steady_timer poll(io);
     std::function<void(std::error_code)> check_done = [&](std::error_code) {
-        if (st.running == 0) {
+        if ((started && st.running == 0) || (setup_done && !started)) {
             watchdog.cancel();
             return;
         }
@@ -232,9 +323,14 @@ run_config(std::uint16_t port, pid_t server_pid, workload const& w, int connecti
     poll.expires_after(std::chrono::milliseconds(20));
     poll.async_wait(check_done);
     io.run();
+    if (!started || st.running != 0) {
+        r.failed = 1;
+        r.first_error = st.failed ? st.first_error : "the run did not finish";
+        return r;
+    }
 
     r.ran = true;
-    r.seconds = seconds_since(start);
+    r.seconds = std::chrono::duration<double>(st.finished - start).count();
     r.client_cpu = self_cpu_seconds() - client_cpu0;
     double const server_cpu1 = process_cpu_seconds(server_pid);
     if (server_cpu0 >= 0 && server_cpu1 >= 0)
@@ -275,28 +371,26 @@ struct running_server
 };
 
 std::optional<running_server>
-start_server(server_spec const& spec, std::string const& port_style)
+start_server(server_spec const& spec)
 {
     running_server s;
     auto argv = spec.argv;
-    if (spec.prints_port) {
-        s.proc = child_process(argv, true);
+    if (argv.empty()) {
+        // An external server, "port:N": nothing to start (its CPU is not measured).
+        s.port = static_cast<std::uint16_t>(std::atoi(spec.key.c_str() + 5));
+    }
+    else if (spec.prints_port) {
+        s.proc = child_process(argv, child_process::output::capture);
         std::string const line = s.proc.read_line(std::chrono::seconds(20));
         s.port = static_cast<std::uint16_t>(std::atoi(line.c_str()));
     }
     else {
         s.port = pick_free_port();
-        if (port_style == "positional") {
-            argv.push_back("127.0.0.1");
-            argv.push_back(std::to_string(s.port));
-        }
-        else {
-            argv.push_back("--host");
-            argv.push_back("127.0.0.1");
-            argv.push_back("--port");
-            argv.push_back(std::to_string(s.port));
-        }
-        s.proc = child_process(argv, false);
+        argv.push_back("--host");
+        argv.push_back("127.0.0.1");
+        argv.push_back("--port");
+        argv.push_back(std::to_string(s.port));
+        s.proc = child_process(argv, child_process::output::discard);
     }
     if (s.port == 0 || !wait_connectable(s.port, std::chrono::seconds(20))) {
         std::printf("  could not start %s (%s)\n", spec.title.c_str(), spec.argv.front().c_str());
@@ -318,17 +412,24 @@ parse_list(std::string const& s)
 }
 
 void
-print_row(std::string const& target, std::string const& load, int conns, result const& r)
+print_row(std::string const& target, std::string const& load, int conns, result const& r,
+          std::vector<double> const& rates)
 {
+    std::string every;
+    for (double x : rates) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%s%.0f", every.empty() ? "" : " ", x);
+        every += buf;
+    }
     if (!r.ran) {
         std::printf("  %-30s %-8s %5d   (not run: %s)\n", target.c_str(), load.c_str(), conns, r.first_error.c_str());
         return;
     }
     double const trips = static_cast<double>(std::max<std::size_t>(r.trips, 1));
-    std::printf("  %-30s %-8s %5d %12.0f %10.1f %9.3f %9.3f %9.3f %9zu %8.1f %8.1f %7.0f%%%s\n", target.c_str(), load.c_str(),
-                conns, r.rate(), r.mb_per_s(), r.p50_ms, r.p99_ms, r.max_ms, r.trips,
+    std::printf("  %-30s %-8s %5d %12.0f %10.1f %9.3f %9.3f %9.3f %9zu %8.1f %8.1f %7.0f%%  %s%s\n", target.c_str(),
+                load.c_str(), conns, r.rate(), r.mb_per_s(), r.p50_ms, r.p99_ms, r.max_ms, r.trips,
                 r.server_cpu >= 0 ? 1e6 * r.server_cpu / trips : -1.0, 1e6 * r.client_cpu / trips,
-                100 * r.client_cpu / r.seconds, r.failed ? "  FAILED" : "");
+                100 * r.client_cpu / r.seconds, every.c_str(), r.failed ? "  FAILED" : "");
     if (r.failed)
         std::printf("      error: %s\n", r.first_error.c_str());
     std::fflush(stdout);
@@ -345,21 +446,32 @@ try {
                        {"big", HL7_BENCH_BIG_CORPUS},
                        {"python", HL7_BENCH_PYTHON},
                        {"echo", HL7_BENCH_ECHO},
+                       {"client", have_client ? "facade" : "mllp"},
+                       {"example-receiver", HL7_BENCH_EXAMPLE_RECEIVER},
+                       {"example-args", "--quiet"},
                        {"receiver", HL7_BENCH_RECEIVER},
-                       {"receiver-kind", HL7_BENCH_RECEIVER_KIND},
-                       {"bench-receiver", HL7_BENCH_BENCH_RECEIVER},
-                       {"targets", "echo,hl7,hl7mllp,python"},
+                       {"targets", "echo,hl7,hl7facade,hl7mllp,python"},
                        {"connections", "1,8,64"},
                        {"big-connections", "1"},
                        {"python-connections", "1,8,64"},
-                       {"duration", "3"},
-                       {"python-duration", "3"},
+                       {"duration", "1"},
+                       {"python-duration", "1"},
+                       {"rounds", "3"},
                        {"max-trips", "2000000"}});
     if (opt.help()) {
         opt.usage(argv[0]);
-        std::printf("  --receiver: the hl7 receiver program (hl7_receiver from examples/, or hl7_bench_receiver)\n"
-                    "  --receiver-kind: example (takes --host/--port) or bench (hl7_bench_receiver: prints its port)\n"
-                    "  --targets: any of echo,hl7,hl7mllp,python (hl7mllp: hl7_bench_receiver --api mllp); --big none skips the 1 MiB messages\n");
+        std::printf(
+            "\n  --client mllp|facade: the client side, hl7::mllp::stream (lower layer) or open_hl7_connection +\n"
+            "      stream_writer::writeblock/drain + stream_reader::readblock_view\n"
+            "  --targets: any of\n"
+            "      echo       hl7_bench_echo: raw epoll, a fixed ACK per frame, no parsing (the ceiling)\n"
+            "      hl7        examples/hl7_receiver (--example-receiver, run with --example-args), else as hl7facade\n"
+            "      hl7facade  hl7_bench_receiver --api facade: start_hl7_server, readmessage, create_ack, writemessage, drain\n"
+            "      hl7waitfor as hl7facade, each drain() inside hl7::wait_for(..., 10s)\n"
+            "      hl7mllp    hl7_bench_receiver --api mllp: the same work on hl7::mllp::stream\n"
+            "      python     python_receiver.py: python-hl7's asyncio receiver under --python\n"
+            "      port:N     a receiver already listening on 127.0.0.1:N (e.g. to profile it)\n"
+            "  --big none skips the 1 MiB messages; lists are comma-separated connection counts\n");
         return 0;
     }
     double const duration = opt.num("duration");
@@ -374,31 +486,42 @@ try {
     if (opt.str("big") != "none")
         big = load_workload(opt.str("big"));
 
+    std::string const client = opt.str("client");
+    if (client != "mllp" && !(client == "facade" && have_client))
+        throw std::runtime_error("--client must be mllp" + std::string(have_client ? " or facade" : ""));
+
     std::vector<server_spec> specs;
     std::stringstream tl(opt.str("targets"));
     std::string key;
-    std::string receiver_port_style;
+    bool const have_example = !opt.str("example-receiver").empty();
+    auto facade_spec = [&](std::string const& k) {
+        return server_spec{k, "hl7 (start_hl7_server)", {opt.str("receiver"), "--api", "facade"}, true, true};
+    };
     while (std::getline(tl, key, ',')) {
         if (key == "echo")
             specs.push_back({"echo", "raw echo (epoll, fixed ACK)", {opt.str("echo")}, true, false});
-        else if (key == "hl7") {
-            // The facade receiver: examples/hl7_receiver when built (it takes
-            // --host/--port), else hl7_bench_receiver --api facade.
-            bool const example = opt.str("receiver-kind") == "example";
-            if (opt.str("receiver").empty() || (!example && !have_facade)) {
-                std::printf("(no facade receiver: <hl7/server.hpp> not available when this was built; skipping target hl7)\n");
-                continue;
-            }
-            server_spec spec{"hl7", example ? "hl7 (examples/hl7_receiver)" : "hl7 (start_hl7_server)",
-                             {opt.str("receiver")}, !example, true};
-            if (!example) {
-                spec.argv.push_back("--api");
-                spec.argv.push_back("facade");
-            }
+        else if (key == "hl7" && have_example) {
+            server_spec spec{"hl7", "hl7 (examples/hl7_receiver)", {opt.str("example-receiver")}, false, true};
+            std::stringstream args(opt.str("example-args"));
+            for (std::string a; args >> a;)
+                spec.argv.push_back(a);
             specs.push_back(spec);
         }
+        else if (key == "hl7" || key == "hl7facade") {
+            if (!have_facade) {
+                std::printf("(<hl7/server.hpp> was not available when this was built: skipping target %s)\n", key.c_str());
+                continue;
+            }
+            if (key == "hl7facade" && !have_example)
+                continue; // "hl7" is already this receiver
+            specs.push_back(facade_spec(key));
+        }
+        else if (key == "hl7waitfor" && have_facade)
+            specs.push_back({"hl7waitfor", "hl7 (facade, wait_for(drain))", {opt.str("receiver"), "--api", "facade-wait-for"}, true, true});
         else if (key == "hl7mllp")
-            specs.push_back({"hl7mllp", "hl7 (mllp::stream layer)", {opt.str("bench-receiver"), "--api", "mllp"}, true, true});
+            specs.push_back({"hl7mllp", "hl7 (mllp::stream layer)", {opt.str("receiver"), "--api", "mllp"}, true, true});
+        else if (key.rfind("port:", 0) == 0)
+            specs.push_back({key, "already running on " + key, {}, true, true});
         else if (key == "python")
             specs.push_back({"python",
                              "python-hl7 asyncio receiver",
@@ -409,45 +532,101 @@ try {
             throw std::runtime_error("unknown target " + key);
     }
 
-    std::printf("hl7_bench_mllp: %zu messages (%.1f MB, mean %.0f bytes)%s; one client thread "
-                "(hl7::mllp::stream over tcp::socket);\n"
-                "each connection sends a message and awaits its ACK; %.1f s per configuration (python %.1f s), at most "
-                "%zu round trips\n",
+    std::printf("hl7_bench_mllp: %zu messages (%.1f MB, mean %.0f bytes)%s; one client thread (%s);\n"
+                "each connection sends a message and awaits its ACK; %.1f s per run (python %.1f s), at most "
+                "%zu round trips per run;\n"
+                "best of %d rounds, each running every server at every configuration\n",
                 w.c.messages.size(), static_cast<double>(w.c.bytes) / 1e6,
                 static_cast<double>(w.c.bytes) / static_cast<double>(w.c.messages.size()),
                 big ? (", plus " + std::to_string(big->c.messages.size()) + " messages of ~1 MiB").c_str() : "",
-                duration, py_duration, max_trips);
+                client == "mllp" ? "hl7::mllp::stream over tcp::socket" : "open_hl7_connection, writeblock, drain, readblock_view",
+                duration, py_duration, max_trips, static_cast<int>(opt.num("rounds")));
     std::printf("\n  srv/cli us: CPU microseconds per round trip used by the server process / by this client "
                 "(from /proc and getrusage);\n  cli%%: the client's share of one core (near 100%%: the client, not the "
                 "server, limits the rate)\n");
-    std::printf("\n  %-30s %-8s %5s %12s %10s %9s %9s %9s %9s %8s %8s %8s\n", "server", "messages", "conns",
-                "round trips/s", "MB/s", "p50 ms", "p99 ms", "max ms", "trips", "srv us", "cli us", "cli%");
+
+    // Every server runs for the whole benchmark (idle ones cost nothing), and
+    // the configurations are measured in rounds, each round running every
+    // target once per configuration back to back: on a shared machine the
+    // load drifts, and this way it drifts for all targets alike. The best
+    // round of each (target, configuration) is reported.
+    std::vector<std::optional<running_server>> servers;
+    for (auto const& spec : specs)
+        servers.push_back(start_server(spec));
+
+    struct config
+    {
+        workload const* wl;
+        std::string load;
+        int conns;
+        std::string key() const { return load + "/" + std::to_string(conns); }
+    };
+    std::vector<config> configs;
+    for (int c : conns)
+        configs.push_back({&w, "corpus", c});
+    if (big)
+        for (int c : big_conns)
+            configs.push_back({&*big, "1 MiB", c});
+    // Python at connection counts only it is asked for.
+    for (int c : py_conns)
+        if (std::find(conns.begin(), conns.end(), c) == conns.end())
+            configs.push_back({&w, "corpus", c});
 
     std::map<std::pair<std::string, std::string>, result> results; // (target, load/conns)
+    std::map<std::pair<std::string, std::string>, std::vector<double>> all_rates;
+    int const rounds = std::max(1, static_cast<int>(opt.num("rounds")));
+    for (int round = 1; round <= rounds; ++round) {
+        std::printf("  round %d/%d ", round, rounds);
+        std::fflush(stdout);
+        for (auto const& cfg : configs) {
+            for (std::size_t t = 0; t < specs.size(); ++t) {
+                auto const& spec = specs[t];
+                bool const is_python = spec.key == "python";
+                bool const wanted_conns = is_python ? std::find(py_conns.begin(), py_conns.end(), cfg.conns) != py_conns.end()
+                                                    : (cfg.load == "corpus"
+                                                           ? std::find(conns.begin(), conns.end(), cfg.conns) != conns.end()
+                                                           : true);
+                if (!wanted_conns)
+                    continue;
+                auto& server = servers[t];
+                result r;
+                if (!server)
+                    r.first_error = "server did not start";
+                else if (!spec.argv.empty() && !server->proc.running())
+                    r.first_error = "server process exited";
+                else
+                    r = run_config(client, server->port, server->proc.pid(), *cfg.wl, cfg.conns,
+                                   is_python ? py_duration : duration, max_trips, spec.check);
+                if (r.failed || !r.ran) {
+                    ++failures;
+                    std::printf("\n  %s %s/%d FAILED: %s\n", spec.title.c_str(), cfg.load.c_str(), cfg.conns,
+                                r.first_error.c_str());
+                }
+                auto const k = std::make_pair(spec.key, cfg.key());
+                all_rates[k].push_back(r.rate());
+                auto it = results.find(k);
+                if (it == results.end() || (r.ran && !r.failed && r.rate() > it->second.rate()) || !it->second.ran)
+                    results[k] = r;
+                std::printf(".");
+                std::fflush(stdout);
+            }
+        }
+        std::printf("\n");
+    }
+    for (auto& s : servers)
+        if (s)
+            s->proc.stop();
+
+    std::printf("\n  %-30s %-8s %5s %12s %10s %9s %9s %9s %9s %8s %8s %8s  %s\n", "server", "messages", "conns",
+                "round trips/s", "MB/s", "p50 ms", "p99 ms", "max ms", "trips", "srv us", "cli us", "cli%",
+                "round trips/s of every round");
     for (auto const& spec : specs) {
-        auto server = start_server(spec, "flags");
-        auto const& list = spec.key == "python" ? py_conns : conns;
-        double const d = spec.key == "python" ? py_duration : duration;
-        auto run = [&](workload const& wl, std::string const& load, int c) {
-            result r;
-            if (!server)
-                r.first_error = "server did not start";
-            else if (!server->proc.running())
-                r.first_error = "server process exited";
-            else
-                r = run_config(server->port, server->proc.pid(), wl, c, d, max_trips, spec.check);
-            if (r.failed || (!r.ran && server))
-                ++failures;
-            print_row(spec.title, load, c, r);
-            results[{spec.key, load + "/" + std::to_string(c)}] = r;
-        };
-        for (int c : list)
-            run(w, "corpus", c);
-        if (big)
-            for (int c : big_conns)
-                run(*big, "1 MiB", c);
-        if (server)
-            server->proc.stop();
+        for (auto const& cfg : configs) {
+            auto it = results.find({spec.key, cfg.key()});
+            if (it == results.end())
+                continue;
+            print_row(spec.title, cfg.load, cfg.conns, it->second, all_rates[{spec.key, cfg.key()}]);
+        }
     }
 
     auto ratio = [&](std::string const& a, std::string const& b, std::string const& cfg) -> std::string {
@@ -471,6 +650,9 @@ try {
     std::printf("\n  hl7 / raw echo              ");
     for (auto const& c : cfgs)
         std::printf("   %s", ratio("hl7", "echo", c).c_str());
+    std::printf("\n  hl7facade / raw echo        ");
+    for (auto const& c : cfgs)
+        std::printf("   %s", ratio("hl7facade", "echo", c).c_str());
     std::printf("\n  hl7 mllp layer / raw echo   ");
     for (auto const& c : cfgs)
         std::printf("   %s", ratio("hl7mllp", "echo", c).c_str());
@@ -496,6 +678,9 @@ try {
     std::printf("\n  hl7 / raw echo              ");
     for (auto const& c : cfgs)
         std::printf("   %s", cpu_ratio("hl7", "echo", c).c_str());
+    std::printf("\n  hl7facade / raw echo        ");
+    for (auto const& c : cfgs)
+        std::printf("   %s", cpu_ratio("hl7facade", "echo", c).c_str());
     std::printf("\n  hl7 mllp layer / raw echo   ");
     for (auto const& c : cfgs)
         std::printf("   %s", cpu_ratio("hl7mllp", "echo", c).c_str());

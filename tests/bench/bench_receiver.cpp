@@ -5,6 +5,9 @@
 //
 //   --api facade  hl7::start_hl7_server + stream_reader/stream_writer (the
 //                 API of issue 3; needs <hl7/server.hpp>)
+//   --api facade-wait-for
+//                 the same, each drain() wrapped in hl7::wait_for(..., 10s)
+//                 (what a receiver bounding its writes per message pays)
 //   --api mllp    the lower layer: an acceptor and hl7::mllp::stream per
 //                 connection (shows what the facade costs on top)
 
@@ -13,6 +16,7 @@
 #include <hl7/parser.hpp>
 #if __has_include(<hl7/server.hpp>)
 #include <hl7/server.hpp>
+#include <hl7/wait_for.hpp>
 #define HL7_BENCH_HAVE_FACADE 1
 #endif
 
@@ -74,6 +78,8 @@ accept_loop(tcp::acceptor& acceptor)
 }
 
 #ifdef HL7_BENCH_HAVE_FACADE
+bool drain_with_wait_for = false;
+
 asio::awaitable<void>
 process_hl7_messages(hl7::stream_reader reader, hl7::stream_writer writer)
 {
@@ -81,7 +87,10 @@ process_hl7_messages(hl7::stream_reader reader, hl7::stream_writer writer)
         while (!writer.is_closing()) {
             hl7::message const msg = co_await reader.readmessage();
             writer.writemessage(msg.create_ack());
-            co_await writer.drain();
+            if (drain_with_wait_for) // the document's asyncio.wait_for(drain(), 10)
+                co_await hl7::wait_for(writer.drain(), std::chrono::seconds(10));
+            else
+                co_await writer.drain();
         }
     }
     catch (std::exception const&) {
@@ -124,7 +133,8 @@ try {
         return 0;
     }
 #ifdef HL7_BENCH_HAVE_FACADE
-    if (api == "facade") {
+    if (api == "facade" || api == "facade-wait-for") {
+        drain_with_wait_for = api == "facade-wait-for";
         asio::co_spawn(
             io,
             [&]() -> asio::awaitable<void> {

@@ -6,6 +6,7 @@
 // stopped (SIGTERM, then SIGKILL) and reaped.
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -31,10 +32,13 @@ class child_process
 public:
     child_process() = default;
 
+    enum class output { inherit, capture, discard };
+
     /// Starts argv[0] with argv; its stdout is readable through read_line()
-    /// when capture_stdout, else inherited.
-    child_process(std::vector<std::string> const& argv, bool capture_stdout)
+    /// with output::capture, inherited, or sent to /dev/null.
+    child_process(std::vector<std::string> const& argv, output out_mode)
     {
+        bool const capture_stdout = out_mode == output::capture;
         int fds[2] = {-1, -1};
         if (capture_stdout && ::pipe(fds) != 0)
             throw std::runtime_error("pipe failed");
@@ -50,6 +54,13 @@ public:
                 ::dup2(fds[1], 1);
                 ::close(fds[0]);
                 ::close(fds[1]);
+            }
+            else if (out_mode == output::discard) {
+                int const null = ::open("/dev/null", O_WRONLY);
+                if (null >= 0) {
+                    ::dup2(null, 1);
+                    ::close(null);
+                }
             }
             std::vector<char*> args;
             for (auto const& a : argv)
