@@ -36,7 +36,9 @@ fail() {
 }
 
 # 1. The receiver, on a port the system picks; it prints the port it got.
-"$receiver" --host 127.0.0.1 --port 0 >"$work/receiver.log" 2>&1 &
+# Under timeout(1), so that it cannot outlive this script even if the script
+# is killed (timeout forwards our SIGTERM and returns the receiver's status).
+timeout -k 5 50 "$receiver" --host 127.0.0.1 --port 0 >"$work/receiver.log" 2>&1 &
 receiver_pid=$!
 
 port=
@@ -72,6 +74,7 @@ receiver_pid=
 echo "----- receiver log -----"
 cat "$work/receiver.log"
 echo "------------------------"
+[[ $receiver_rc -ne 124 ]] || fail "hl7_receiver was still running after 50 s (killed by timeout)"
 [[ $receiver_rc -eq 0 ]] || fail "hl7_receiver exited with $receiver_rc after SIGTERM (expected 0)"
 grep -q 'CNTRL-3456' "$work/receiver.log" || fail "hl7_receiver did not log the message's control id"
 if grep -q 'EVERYWOMAN' "$work/receiver.log"; then

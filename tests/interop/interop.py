@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,6 +40,11 @@ except ImportError as e:  # pragma: no cover - depends on the machine
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STEP_TIMEOUT = 20  # seconds for any one program run or wait
+# Every child runs under timeout(1) with this limit, so none outlives a
+# driver that was itself killed (timeout forwards SIGTERM to its child and
+# returns the child's exit status).
+CHILD_LIFETIME = 75
+TIMEOUT_PREFIX = ["timeout", "-k", "5", str(CHILD_LIFETIME)] if shutil.which("timeout") else []
 # Patient data in the sample files; none of it may appear in our receiver's log.
 PATIENT_DATA = [
     b"EVERYWOMAN",
@@ -74,7 +80,7 @@ class Proc:
         self.out = open(self.out_path, "wb")
         print(f"$ {' '.join(argv)}")
         self.p = subprocess.Popen(
-            argv,
+            TIMEOUT_PREFIX + argv,
             stdin=subprocess.DEVNULL,
             stdout=self.out,
             stderr=subprocess.STDOUT,
