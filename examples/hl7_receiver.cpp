@@ -272,7 +272,8 @@ struct receiver
         if (!cfg.quiet) {
             std::error_code ec;
             std::string const id = msg.get("MSH.10", ec);
-            std::string line = "Received message from " + peer + ": control id " + log_safe(id) + ", type " +
+            std::string line = "Received message from " + peer + ": control id " +
+                               (id.empty() ? std::string("(none)") : log_safe(id)) + ", type " +
                                log_safe(msg.segment("MSH").field(9).raw()) + ", " + std::to_string(msg.size()) +
                                " segments, " + std::to_string(size) + " bytes; sent AA";
             if (cfg.log_messages)
