@@ -1,0 +1,18 @@
+#ifndef HL7_NET_HPP
+#define HL7_NET_HPP
+
+// Everything that uses Asio: MLLP framing (sans-I/O decoder, composed
+// operations, mllp::stream), hl7::wait_for, and the asyncio-style facade
+// (stream_reader / stream_writer, open_hl7_connection, start_hl7_server).
+
+#include <hl7/mllp/error.hpp>
+#include <hl7/mllp/frame.hpp>
+#include <hl7/mllp/frame_decoder.hpp>
+#include <hl7/mllp/stream.hpp>
+#include <hl7/wait_for.hpp>
+#include <hl7/stream_reader.hpp>
+#include <hl7/stream_writer.hpp>
+#include <hl7/client.hpp>
+#include <hl7/server.hpp>
+
+#endif
