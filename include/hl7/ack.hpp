@@ -77,9 +77,23 @@ build_ack(separators const& seps, FieldFn&& field, std::string_view trigger, ack
     t += "MSH";
     t += fs;
     t += seps.encoding_characters();
+    // Values are copied verbatim, except that a CR or LF (possible in a
+    // message parsed with strict terminators, or in caller-given values)
+    // is written as an escape sequence so the ACK stays one segment each.
+    auto append_value = [&](std::string_view v) {
+        for (char c : v) {
+            if (c == '\r' || c == '\n') {
+                t += seps.escape;
+                t += c == '\r' ? "X0D" : "X0A";
+                t += seps.escape;
+            }
+            else
+                t += c;
+        }
+    };
     auto put = [&](std::string_view v) {
         t += fs;
-        t += v;
+        append_value(v);
     };
     put(o.application ? std::string_view(*o.application) : field(5));
     put(o.facility ? std::string_view(*o.facility) : field(6));
@@ -91,7 +105,7 @@ build_ack(separators const& seps, FieldFn&& field, std::string_view trigger, ack
     t += "ACK";
     if (!trigger.empty()) {
         t += seps.component;
-        t += trigger;
+        append_value(trigger);
         t += seps.component;
         t += "ACK";
     }

@@ -80,16 +80,22 @@ locate(std::string_view text, std::string_view path_text, std::error_code& ec) n
             seg.remove_prefix(1); // the LF of a CRLF
         if (seg.size() >= 3 && seg.substr(0, 3) == p.segment && (seg.size() == 3 || seg[3] == seps.field) &&
             ++seen == p.segment_num) {
-            std::string_view f;
             bool const header = detail::is_header_id(seg.data());
+            // The segment id, MSH-1 and MSH-2 are never split: below them
+            // only position 1 exists, as in the parsed model.
+            auto unsplit = [&](std::string_view whole) {
+                bool const first = (p.depth < 2 || p.repetition == 1) && (p.depth < 3 || p.component == 1) &&
+                                   (p.depth < 4 || p.subcomponent == 1);
+                return first ? whole : std::string_view();
+            };
             if (p.field == 0)
-                return seg.substr(0, 3);
+                return unsplit(seg.substr(0, 3));
             if (header && p.field == 1)
-                return seg.substr(3, 1);
+                return unsplit(seg.substr(3, 1));
             // In a header, piece k (split on the field separator) is field k+1.
-            f = detail::locate_piece(seg, seps.field, header ? p.field : p.field + 1);
+            std::string_view f = detail::locate_piece(seg, seps.field, header ? p.field : p.field + 1);
             if (header && p.field == 2)
-                return f;
+                return unsplit(f);
             if (p.depth >= 2)
                 f = detail::locate_piece(f, seps.repetition, p.repetition);
             if (p.depth >= 3)

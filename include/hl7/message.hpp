@@ -336,6 +336,8 @@ private:
     bool contiguous_ = true;
     // Bytes of text_ that no segment refers to any more (after edits).
     std::size_t dead_bytes_ = 0;
+    // Parsed with strict_terminators: LF is data, also in edited segments.
+    bool lf_is_data_ = false;
 };
 
 class message::const_iterator

@@ -40,11 +40,13 @@ message_builder::index_segment(message& m, byte_table const& table, std::size_t 
 
     std::uint32_t const first_field = u32(m.fields_.size());
 
-    // Segment id: up to the field separator or the end of the segment. A
-    // header id is exactly three bytes even if the separator is a letter.
+    // Segment id: up to the field separator or the end of the segment. Three
+    // id characters followed by the end of the id are taken as the id first,
+    // so that a letter or digit used as field separator cannot split it.
     std::size_t q = begin;
     bool const header = n - begin >= 4 && is_header_id(d + begin) && d[begin + 3] == m.seps_.field;
-    if (header)
+    if (n - begin >= 3 && is_id_char(d[begin]) && is_id_char(d[begin + 1]) && is_id_char(d[begin + 2]) &&
+        ends_field(begin + 3))
         q = begin + 3;
     else
         while (!ends_field(q))
@@ -115,6 +117,7 @@ message_builder::parse(message& m, std::string_view text, parse_options const& o
     m.dead_bytes_ = 0;
     m.contiguous_ = true;
     m.seps_ = separators{};
+    m.lf_is_data_ = opts.strict_terminators;
 
     std::size_t const max_size = std::min(opts.max_message_size, max_indexed_size);
     if (text.size() > max_size) {
@@ -223,7 +226,7 @@ message_builder::append_indexed(message& m, std::string_view text, parse_failure
     m.text_.append(text);
     parse_options opts;
     opts.max_fields = std::size_t{1} << 30; // an edit is bounded by the message size instead
-    byte_table const table(m.seps_, false);
+    byte_table const table(m.seps_, m.lf_is_data_);
     std::size_t const end = index_segment(m, table, begin, opts, fail);
     if (!fail.ec && end != m.text_.size()) {
         fail.ec = make_error_code(error::embedded_terminator);
@@ -249,12 +252,16 @@ message_builder::append_indexed(message& m, std::string_view text, parse_failure
 inline std::string
 component_view::value() const
 {
+    if (!present())
+        return {};
     return node_.raw_only ? std::string(raw()) : hl7::unescape(raw(), *node_.seps);
 }
 
 inline std::string
 repetition_view::value() const
 {
+    if (!present())
+        return {};
     return node_.raw_only ? std::string(raw()) : hl7::unescape(raw(), *node_.seps);
 }
 
@@ -526,6 +533,7 @@ message::compact_if_wasteful()
     if (dead_bytes_ < 4096 || dead_bytes_ < text_.size() / 2)
         return;
     message fresh(seps_);
+    fresh.lf_is_data_ = lf_is_data_;
     for (std::uint32_t i = 0; i < segments_.size(); ++i) {
         detail::parse_failure fail;
         auto rec = detail::message_builder::append_indexed(fresh, std::string_view(text_).substr(
@@ -554,10 +562,14 @@ message::set(std::string_view path_text, std::string_view raw_value)
         throw path_error(make_error_code(p.field == 0 ? error::invalid_path : error::read_only_field),
                          std::string(path_text));
 
-    // In a header, text piece i (split on the field separator) is field i+1
-    // from MSH-2 on, since MSH-1 is the separator itself.
+    // Split only after the id (a letter used as field separator may occur in
+    // it). In a header, piece i after the id is field i+1, since MSH-1 is the
+    // separator itself.
+    std::size_t const id_len = fields_[seg.first_field].end - fields_[seg.first_field].begin;
+    if (text.size() == id_len)
+        text += seps_.field; // a segment that has only its id
     std::size_t const piece = header ? p.field - 1 : p.field;
-    auto [b, e] = detail::ensure_child(text, 0, text.size(), seps_.field, piece + 1);
+    auto [b, e] = detail::ensure_child(text, id_len + 1, text.size(), seps_.field, piece);
     if (p.depth >= 2) {
         std::tie(b, e) = detail::ensure_child(text, b, e, seps_.repetition, p.repetition);
         if (p.depth >= 3) {
