@@ -9,6 +9,7 @@
 #include <hl7/path.hpp>
 #include <hl7/separators.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <string_view>
 #include <system_error>
@@ -78,9 +79,15 @@ locate(std::string_view text, std::string_view path_text, std::error_code& ec) n
         std::string_view seg = text.substr(pos, end - pos);
         if (!seg.empty() && seg.front() == '\n')
             seg.remove_prefix(1); // the LF of a CRLF
-        if (seg.size() >= 3 && seg.substr(0, 3) == p.segment && (seg.size() == 3 || seg[3] == seps.field) &&
-            ++seen == p.segment_num) {
-            bool const header = detail::is_header_id(seg.data());
+        // The segment id as the parser reads it: three id characters
+        // followed by the field separator (or nothing), else up to the
+        // first field separator.
+        std::size_t id_len = std::min(seg.find(seps.field), seg.size());
+        if (seg.size() >= 3 && detail::is_id_char(seg[0]) && detail::is_id_char(seg[1]) &&
+            detail::is_id_char(seg[2]) && (seg.size() == 3 || seg[3] == seps.field))
+            id_len = 3;
+        if (seg.substr(0, id_len) == p.segment && ++seen == p.segment_num) {
+            bool const header = id_len == 3 && seg.size() > 3 && detail::is_header_id(seg.data());
             // The segment id, MSH-1 and MSH-2 are never split: below them
             // only position 1 exists, as in the parsed model.
             auto unsplit = [&](std::string_view whole) {
@@ -89,11 +96,13 @@ locate(std::string_view text, std::string_view path_text, std::error_code& ec) n
                 return first ? whole : std::string_view();
             };
             if (p.field == 0)
-                return unsplit(seg.substr(0, 3));
+                return unsplit(seg.substr(0, id_len));
             if (header && p.field == 1)
                 return unsplit(seg.substr(3, 1));
-            // In a header, piece k (split on the field separator) is field k+1.
-            std::string_view f = detail::locate_piece(seg, seps.field, header ? p.field : p.field + 1);
+            // Fields are split after the id (a letter separator may occur in
+            // it); in a header, piece k after the id is field k+1.
+            std::string_view const body = id_len < seg.size() ? seg.substr(id_len + 1) : std::string_view();
+            std::string_view f = detail::locate_piece(body, seps.field, header ? p.field - 1 : p.field);
             if (header && p.field == 2)
                 return unsplit(f);
             if (p.depth >= 2)

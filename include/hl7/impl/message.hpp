@@ -6,6 +6,10 @@
 
 #include <hl7/detail/message_builder.hpp>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
 #include <ostream>
 #include <utility>
@@ -76,8 +80,42 @@ message_builder::index_segment(message& m, byte_table const& table, std::size_t 
         std::size_t field_start = q;
         std::uint32_t mark_start = u32(m.marks_.size());
         std::size_t const field_limit = opts.max_fields + 1 + first_field; // +1: the id
+#if defined(__SSE2__)
+        __m128i const v_f = _mm_set1_epi8(m.seps_.field), v_c = _mm_set1_epi8(m.seps_.component),
+                      v_r = _mm_set1_epi8(m.seps_.repetition), v_s = _mm_set1_epi8(m.seps_.subcomponent),
+                      v_cr = _mm_set1_epi8('\r'), v_lf = _mm_set1_epi8(table.cls[static_cast<unsigned char>('\n')] == byte_terminator ? '\n' : '\r'),
+                      v_0 = _mm_setzero_si128();
+#endif
         for (;;) {
             unsigned char c;
+#if defined(__SSE2__)
+            // Most fields are short: look at the first 16 bytes one at a time
+            // (unrolled; a stop byte, at worst the final NUL, ends it before
+            // the end of the text), and only a longer run 16 at a time.
+            {
+                std::size_t k = 0;
+                for (; k < 16; ++k)
+                    if (table.cls[static_cast<unsigned char>(d[q + k])] != byte_plain)
+                        break;
+                q += k;
+                if (k == 16) {
+                    while (q + 16 <= n) {
+                        __m128i const b = _mm_loadu_si128(reinterpret_cast<__m128i const*>(d + q));
+                        __m128i const hit = _mm_or_si128(
+                            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b, v_f), _mm_cmpeq_epi8(b, v_c)),
+                                         _mm_or_si128(_mm_cmpeq_epi8(b, v_r), _mm_cmpeq_epi8(b, v_s))),
+                            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b, v_cr), _mm_cmpeq_epi8(b, v_lf)),
+                                         _mm_cmpeq_epi8(b, v_0)));
+                        unsigned const mask = static_cast<unsigned>(_mm_movemask_epi8(hit));
+                        if (mask) {
+                            q += static_cast<std::size_t>(__builtin_ctz(mask));
+                            break;
+                        }
+                        q += 16;
+                    }
+                }
+            }
+#endif
             while ((c = table.cls[static_cast<unsigned char>(d[q])]) == byte_plain)
                 ++q;
             if (c == byte_field) {
