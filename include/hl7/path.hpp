@@ -53,6 +53,24 @@ parse_path_number(std::string_view part, char prefix, std::size_t& out) noexcept
 
 } // namespace detail
 
+/** A path from numbers, as python-hl7's extract_field/assign_field take
+    them: 0 means "not given"; the depth is that of the last position given,
+    and positions above it that were not given count as 1. */
+inline path
+make_path(std::string_view segment, std::size_t segment_num, std::size_t field, std::size_t repetition = 0,
+          std::size_t component = 0, std::size_t subcomponent = 0) noexcept
+{
+    path p;
+    p.segment = segment;
+    p.segment_num = segment_num ? segment_num : 1;
+    p.field = field;
+    p.depth = subcomponent ? 4 : component ? 3 : repetition ? 2 : 1;
+    p.repetition = repetition ? repetition : (p.depth >= 2 ? 1 : 0);
+    p.component = component ? component : (p.depth >= 3 ? 1 : 0);
+    p.subcomponent = subcomponent;
+    return p;
+}
+
 /** Read `text` as a path. On error `ec` is `hl7::error::invalid_path` and the
     result is unspecified. The returned segment view points into `text`. */
 inline path

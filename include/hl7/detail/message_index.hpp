@@ -9,10 +9,12 @@
 // fields. Sub-field levels are ranges between marks of one kind, so the
 // whole five-level tree is present without one allocation per node.
 
+#include <hl7/escape.hpp>
 #include <hl7/separators.hpp>
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace hl7::detail {
@@ -114,6 +116,15 @@ struct node
     }
 
     bool present() const noexcept { return text != nullptr; }
+
+    // The text with escape sequences decoded ("" when absent; MSH-1/MSH-2 raw).
+    std::string
+    decoded() const
+    {
+        if (!present())
+            return {};
+        return raw_only ? std::string(raw()) : hl7::unescape(raw(), *seps);
+    }
 };
 
 } // namespace hl7::detail

@@ -290,25 +290,19 @@ message_builder::append_indexed(message& m, std::string_view text, parse_failure
 inline std::string
 component_view::value() const
 {
-    if (!present())
-        return {};
-    return node_.raw_only ? std::string(raw()) : hl7::unescape(raw(), *node_.seps);
+    return node_.decoded();
 }
 
 inline std::string
 repetition_view::value() const
 {
-    if (!present())
-        return {};
-    return node_.raw_only ? std::string(raw()) : hl7::unescape(raw(), *node_.seps);
+    return node_.decoded();
 }
 
 inline std::string
 field_view::value() const
 {
-    if (!present())
-        return {};
-    return node_.raw_only ? std::string(raw()) : hl7::unescape(raw(), *node_.seps);
+    return node_.decoded();
 }
 
 inline std::string_view
@@ -485,9 +479,7 @@ message::get(std::string_view path_text, std::error_code& ec) const
     if (ec)
         return {};
     auto const r = resolve(p, ec);
-    if (ec || !r.node.present())
-        return {};
-    return r.node.raw_only ? std::string(r.node.raw()) : hl7::unescape(r.node.raw(), seps_);
+    return ec ? std::string() : r.node.decoded();
 }
 
 inline std::string
@@ -504,21 +496,14 @@ inline std::string
 message::extract_field(std::string_view segment_id, std::size_t segment_num, std::size_t field,
                        std::size_t repetition, std::size_t component, std::size_t subcomponent) const
 {
-    path p;
-    p.segment = segment_id;
-    p.segment_num = segment_num ? segment_num : 1;
-    p.field = field;
-    p.repetition = repetition;
-    p.component = component;
-    p.subcomponent = subcomponent;
-    p.depth = 4;
+    // python-hl7 reads an unspecified position as 1 (`field_num or 1`).
+    path const p = make_path(segment_id, segment_num, field ? field : 1, repetition ? repetition : 1,
+                             component ? component : 1, subcomponent ? subcomponent : 1);
     std::error_code ec;
     auto const r = resolve(p, ec);
     if (ec)
         throw path_error(ec, hl7::to_string(p));
-    if (!r.node.present())
-        return {};
-    return r.node.raw_only ? std::string(r.node.raw()) : hl7::unescape(r.node.raw(), seps_);
+    return r.node.decoded();
 }
 
 //--------------------------------------------------------------------------
@@ -587,7 +572,12 @@ message::compact_if_wasteful()
 inline void
 message::set(std::string_view path_text, std::string_view raw_value)
 {
-    path const p = parse_path(path_text);
+    set(parse_path(path_text), raw_value, path_text);
+}
+
+inline void
+message::set(path const& p, std::string_view raw_value, std::string_view path_text)
+{
     auto const si = find_segment(p.segment, p.segment_num);
     if (si == static_cast<std::uint32_t>(-1))
         throw path_error(make_error_code(error::segment_not_found), std::string(path_text));
@@ -636,18 +626,8 @@ message::assign_field(std::string_view value, std::string_view segment_id, std::
                       std::size_t field, std::size_t repetition, std::size_t component,
                       std::size_t subcomponent)
 {
-    path p;
-    p.segment = segment_id;
-    p.segment_num = segment_num ? segment_num : 1;
-    p.field = field;
-    p.repetition = repetition;
-    p.component = component;
-    p.subcomponent = subcomponent;
-    p.depth = subcomponent ? 4 : component ? 3 : repetition ? 2 : 1;
-    // Positions below one that is not given default to 1, as python-hl7 does.
-    if (p.depth >= 2 && !p.repetition) p.repetition = 1;
-    if (p.depth >= 3 && !p.component) p.component = 1;
-    set(hl7::to_string(p), value);
+    path const p = make_path(segment_id, segment_num, field, repetition, component, subcomponent);
+    set(p, value, hl7::to_string(p));
 }
 
 inline void
