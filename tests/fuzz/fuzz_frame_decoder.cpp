@@ -45,10 +45,20 @@ show(std::vector<event> const& events)
     return out;
 }
 
+/// The decoder's counters, as the reference computes them.
+struct counters
+{
+    std::uint64_t skipped = 0;   // lenient: bytes outside frames
+    std::uint64_t restarted = 0; // lenient: frames abandoned for a new VT
+    std::uint64_t started = 0;   // frames (strict: blocks) begun
+
+    bool operator==(counters const&) const = default;
+};
+
 /** The reference: MLLP decoding of a complete stream, as documented in
     frame_decoder.hpp, with no buffering concerns at all. */
 std::vector<event>
-reference_decode(std::string_view s, std::size_t max, framing policy)
+reference_decode(std::string_view s, std::size_t max, framing policy, counters& n)
 {
     constexpr char vt = hl7::mllp::start_block, fs = hl7::mllp::end_block, cr = hl7::mllp::carriage_return;
     std::vector<event> out;
@@ -59,13 +69,17 @@ reference_decode(std::string_view s, std::size_t max, framing policy)
         // Between frames.
         if (lenient) {
             std::size_t const v = s.find(vt, i);
-            if (v == std::string_view::npos)
+            if (v == std::string_view::npos) {
+                n.skipped += s.size() - i;
                 break;
+            }
+            n.skipped += v - i;
             i = v;
         } else if (i == s.size()) {
             break;
         }
         // A frame (strict: a block) starting at `start`.
+        ++n.started;
         std::size_t start = i;
         std::size_t j = start + (lenient ? 1 : 0);
         bool ended = false;
@@ -75,6 +89,8 @@ reference_decode(std::string_view s, std::size_t max, framing policy)
                 // the limit is reported; a smaller one is dropped silently.
                 if (j - start - 1 > max)
                     err(error::frame_too_large);
+                ++n.restarted;
+                ++n.started;
                 start = j;
                 ++j;
                 continue;
@@ -191,9 +207,16 @@ LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size)
     std::error_code ec;
     HL7_FUZZ_CHECK(!d.next(ec) && ec == error::end_of_stream, "end_of_stream is not sticky");
 
-    auto const want = reference_decode(stream, max, policy);
-    HL7_FUZZ_CHECK(got == want, "stream '" + printable(stream) + "' limit " + std::to_string(max) +
-                                    (policy == framing::strict ? " strict" : " lenient") + "\ndecoder:\n" +
-                                    show(got) + "reference:\n" + show(want));
+    counters want_n;
+    auto const want = reference_decode(stream, max, policy, want_n);
+    std::string const what = "stream '" + printable(stream) + "' limit " + std::to_string(max) +
+                             (policy == framing::strict ? " strict" : " lenient");
+    HL7_FUZZ_CHECK(got == want, what + "\ndecoder:\n" + show(got) + "reference:\n" + show(want));
+    counters const got_n{d.skipped_bytes(), d.restarted_frames(), d.frames_started()};
+    HL7_FUZZ_CHECK(got_n == want_n, what + "\ncounters (skipped, restarted, started): decoder " +
+                                        std::to_string(got_n.skipped) + ", " + std::to_string(got_n.restarted) +
+                                        ", " + std::to_string(got_n.started) + "; reference " +
+                                        std::to_string(want_n.skipped) + ", " + std::to_string(want_n.restarted) +
+                                        ", " + std::to_string(want_n.started));
     return 0;
 }
