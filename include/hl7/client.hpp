@@ -3,9 +3,9 @@
 
 // open_hl7_connection: python-hl7's coroutine of the same name.
 
+#include <hl7/detail/net_config.hpp>
 #include <hl7/detail/connection_options.hpp>
 #include <hl7/detail/connection_state.hpp>
-#include <hl7/detail/net_config.hpp>
 #include <hl7/mllp/error.hpp>
 #include <hl7/stream_reader.hpp>
 #include <hl7/stream_writer.hpp>

@@ -4,9 +4,9 @@
 // start_hl7_server and hl7::server: python-hl7's start_hl7_server / asyncio
 // Server, with the limits a receiver on a hospital network needs.
 
+#include <hl7/detail/net_config.hpp>
 #include <hl7/detail/connection_options.hpp>
 #include <hl7/detail/connection_state.hpp>
-#include <hl7/detail/net_config.hpp>
 #include <hl7/detail/net_waiters.hpp>
 #include <hl7/mllp/error.hpp>
 #include <hl7/stream_reader.hpp>
@@ -211,8 +211,8 @@ public:
                 return;
             closing_ = true;
             connections.reserve(connections_.size());
-            for (auto& [key, c] : connections_)
-                connections.push_back(c);
+            for (auto& [key, t] : connections_)
+                connections.push_back(t.conn);
         }
         close_requested_.set();
         asio::post(strand_, [self = shared_from_this()] {
@@ -292,7 +292,7 @@ private:
                 conn->abort(mllp::make_error_code(mllp::error::connection_closed));
                 return;
             }
-            connections_.emplace(conn.get(), conn);
+            connections_.emplace(conn.get(), tracked{conn});
             ++count_;
             ++accepted_;
         }
@@ -311,7 +311,7 @@ private:
         });
         conn->on_closed([weak, key = conn.get()] {
             if (auto self = weak.lock())
-                self->connection_closed(key);
+                self->connection_finished(key, false);
         });
         conn->start();
         // The handler is owned by the server: tracked in connections_ until
@@ -334,6 +334,7 @@ private:
             report_exception(*conn, e);
         conn->handler_returned();
         conn->close(); // queued answers are still sent (bounded by write_timeout)
+        connection_finished(conn.get(), true);
     }
 
     void
@@ -365,13 +366,21 @@ private:
         }
     }
 
+    // A connection is done when its handler returned and its socket is
+    // closed, in either order; only then does it stop counting.
     void
-    connection_closed(connection_state* key)
+    connection_finished(connection_state* key, bool handler)
     {
         {
             std::lock_guard lock(mu_);
-            if (connections_.erase(key) != 0)
-                --count_;
+            auto it = connections_.find(key);
+            if (it == connections_.end())
+                return;
+            (handler ? it->second.handler_done : it->second.socket_closed) = true;
+            if (!it->second.handler_done || !it->second.socket_closed)
+                return;
+            connections_.erase(it);
+            --count_;
         }
         maybe_finished();
     }
@@ -395,8 +404,15 @@ private:
     server_options const options_;
     asio::ip::tcp::endpoint local_;
 
+    struct tracked
+    {
+        std::shared_ptr<connection_state> conn;
+        bool handler_done = false;
+        bool socket_closed = false;
+    };
+
     mutable std::mutex mu_;
-    std::unordered_map<connection_state*, std::shared_ptr<connection_state>> connections_;
+    std::unordered_map<connection_state*, tracked> connections_;
     bool closing_ = false;
     bool accepting_ = true;
     bool finished_ = false;
@@ -507,7 +523,7 @@ public:
         return state_->local_endpoint().port();
     }
 
-    /// Connections whose handler runs or whose socket is still open.
+    /// Connections whose handler is still running or whose socket is still open.
     std::size_t
     connection_count() const noexcept
     {

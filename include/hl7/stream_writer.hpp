@@ -3,8 +3,8 @@
 
 // hl7::stream_writer: python-hl7's HL7StreamWriter for Asio coroutines.
 
-#include <hl7/detail/connection_state.hpp>
 #include <hl7/detail/net_config.hpp>
+#include <hl7/detail/connection_state.hpp>
 #include <hl7/message.hpp>
 #include <hl7/mllp/error.hpp>
 

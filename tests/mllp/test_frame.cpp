@@ -13,7 +13,7 @@
 #include <asio/read.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
-#include <asio/use_future.hpp>
+#include "mllp_use_future.hpp"
 #include <asio/write.hpp>
 
 #include <catch2/catch.hpp>

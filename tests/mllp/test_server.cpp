@@ -386,6 +386,7 @@ TEST_CASE("server: close() while clients are connected", "[mllp][server]")
             } catch (hl7::mllp::incomplete_read_error const& e) {
                 CHECK(e.code() == error::connection_closed);
             }
+            co_await sleep_for(50ms); // still busy after its socket closed
             ++handlers_ended;
         };
         auto server = co_await hl7::start_hl7_server(handler, loopback_options());
@@ -404,6 +405,7 @@ TEST_CASE("server: close() while clients are connected", "[mllp][server]")
         // ...then every connection ends.
         co_await hl7::wait_for(server.wait_closed(), 5s);
         CHECK(server.connection_count() == 0);
+        CHECK(handlers_ended == 11); // wait_closed() waited for the handlers too
         for (auto& [r, w] : idle) {
             bool const threw4 = co_await throws_as<hl7::mllp::incomplete_read_error>(hl7::wait_for(r.readmessage(), 5s));
             CHECK(threw4);

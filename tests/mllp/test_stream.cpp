@@ -8,7 +8,7 @@
 #include <asio/local/connect_pair.hpp>
 #include <asio/local/stream_protocol.hpp>
 #include <asio/use_awaitable.hpp>
-#include <asio/use_future.hpp>
+#include "mllp_use_future.hpp"
 #include <asio/write.hpp>
 
 #include <catch2/catch.hpp>

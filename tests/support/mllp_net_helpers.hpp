@@ -16,7 +16,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
-#include <asio/use_future.hpp>
+#include "mllp_use_future.hpp"
 #include <asio/write.hpp>
 
 #include <sys/resource.h>

@@ -10,8 +10,8 @@
 // facade's functions must be called from that executor (the handler
 // coroutine the server spawns runs there).
 
-#include <hl7/detail/connection_options.hpp>
 #include <hl7/detail/net_config.hpp>
+#include <hl7/detail/connection_options.hpp>
 #include <hl7/detail/net_waiters.hpp>
 #include <hl7/mllp/error.hpp>
 #include <hl7/mllp/frame.hpp>

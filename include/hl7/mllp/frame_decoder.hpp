@@ -74,7 +74,7 @@ enum class framing : unsigned char { lenient, strict };
     A frame whose payload grows past `max_frame_size()` is not buffered any
     further: its bytes are dropped as they arrive until its FS CR, and then
     `error::frame_too_large` is reported once for it (in lenient mode also
-    when a VT restarts decoding first). The buffer therefore never holds more
+    when a VT restarts decoding first, however the input was split). The buffer therefore never holds more
     than `max_frame_size() + 3` bytes of a frame plus one read's worth of
     input, however long the frame or the junk. A buffer that grew past 4 MiB
     is released once it is empty again.
@@ -246,11 +246,19 @@ public:
                     if (lenient) {
                         if (char const* vt = find(scan_, fs_at, start_block)) {
                             // A new start inside the frame: the sender began
-                            // again; drop the unfinished frame.
+                            // again; drop the unfinished frame. If it was
+                            // already over the limit, say so, as when its
+                            // bytes come in several inputs (discard state).
+                            std::size_t const at = offset(vt);
+                            bool const oversized = at - begin_ - 1 > max_;
                             ++restarted_;
-                            begin_ = offset(vt);
-                            scan_ = begin_ + 1;
                             ++started_;
+                            begin_ = at;
+                            scan_ = at + 1;
+                            if (oversized) {
+                                ec = error::frame_too_large;
+                                return std::nullopt;
+                            }
                             continue;
                         }
                     }
@@ -307,6 +315,7 @@ public:
                             begin_ = offset(vt);
                             scan_ = begin_ + 1;
                             state_ = state::frame;
+                            ++restarted_;
                             ++started_;
                             ec = discard_error_;
                             return std::nullopt;
@@ -383,7 +392,8 @@ public:
         return skipped_;
     }
 
-    /// Lenient mode: unfinished frames abandoned because a new VT arrived.
+    /// Lenient mode: unfinished frames abandoned because a new VT arrived
+    /// (those already over the limit were also reported as frame_too_large).
     std::uint64_t
     restarted_frames() const noexcept
     {
