@@ -185,7 +185,9 @@ make_nak(std::string_view raw_payload, std::string_view code, std::string_view t
          std::string_view error_code = "207")
 {
     separators seps;
-    std::string_view line = raw_payload.substr(0, raw_payload.find_first_of("\r\n"));
+    // The header line, after the blank lines parse() would skip.
+    std::string_view line = raw_payload.substr(std::min(raw_payload.find_first_not_of("\r\n"), raw_payload.size()));
+    line = line.substr(0, line.find_first_of("\r\n"));
     std::size_t header_end = 0;
     bool const header = line.size() >= 4 && detail::is_header_id(line.data()) &&
                         !detail::read_delimiters(line.data(), line.size(), seps, header_end);

@@ -108,6 +108,8 @@ TEST_CASE("make_nak answers what cannot be parsed", "[ack]")
     CHECK(nak["MSH.3"] == "R");
     CHECK(nak.segment("MSH")[9].raw() == "ACK^A01^ACK");
     CHECK(nak["ERR.3.1.1"] == "207");
+    // Leading blank lines, which parse() skips, do not hide the header.
+    CHECK(hl7::make_nak("\r\n\nMSH|^~\\&|S|SF|R|RF|2024||ADT^A01|CTRL8|P|2.5\rPIDX", "AE", "x")["MSA.2"] == "CTRL8");
 
     for (std::string junk : {std::string(), std::string("hello"), std::string("MSH"), std::string("MSH|^^^^|x"),
                              std::string("\x0b\x1c\r"), std::string(1000, '\xff'), std::string("MSH|^~\\&|\x01|\r")}) {
