@@ -530,3 +530,55 @@ TEST_CASE("server: io_context run by several threads", "[mllp][server][threads]"
     CHECK(acks == clients * each);
     CHECK(bad == 0);
 }
+
+TEST_CASE("server: close() from another thread under load, several io threads", "[mllp][server][threads]")
+{
+    asio::io_context ctx(4);
+    int const clients = 24;
+    std::optional<hl7::server> server;
+    std::promise<std::uint16_t> ready;
+    std::atomic<int> acks{0}, ended{0}, events{0};
+    auto options = loopback_options();
+    options.on_error = [&](hl7::server_event const&) { ++events; }; // called from several threads
+    auto serving = asio::co_spawn(
+        ctx,
+        [&]() -> asio::awaitable<void> {
+            server.emplace(co_await hl7::start_hl7_server(ack_handler, options));
+            ready.set_value(server->port());
+            co_await server->wait_closed();
+        },
+        asio::use_future);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 4; ++i)
+        threads.emplace_back([&] { ctx.run(); });
+    auto const port = ready.get_future().get();
+    std::vector<std::future<void>> done;
+    for (int c = 0; c < clients; ++c)
+        done.push_back(asio::co_spawn(
+            asio::make_strand(ctx),
+            [&, c]() -> asio::awaitable<void> {
+                try {
+                    auto [reader, writer] = co_await hl7::open_hl7_connection("127.0.0.1", port);
+                    for (int i = 0;; ++i) {
+                        writer.writemessage(hl7::parse(sample_message(std::to_string(c) + "." + std::to_string(i))));
+                        co_await writer.drain();
+                        co_await reader.readmessage();
+                        ++acks;
+                    }
+                } catch (std::exception const&) {
+                    ++ended; // the server went away: EOF, reset or refused
+                }
+            },
+            asio::use_future));
+    while (acks.load() < clients * 10)
+        std::this_thread::sleep_for(1ms);
+    server->close(); // from a thread that is not running the io_context
+    serving.get();   // wait_closed() returned
+    for (auto& f : done)
+        f.get();
+    for (auto& t : threads)
+        t.join();
+    CHECK(ended == clients);
+    CHECK(server->connection_count() == 0);
+    CHECK_FALSE(server->is_serving());
+}
