@@ -23,11 +23,16 @@ find_package_handle_standard_args(Asio
     REQUIRED_VARS Asio_INCLUDE_DIR
     VERSION_VAR Asio_VERSION)
 
+# ASIO_DISABLE_STD_ALIGNED_ALLOC: Asio 1.22 decides between aligned_alloc and
+# operator new from a libstdc++ macro that is only defined once a standard
+# header was included, so files that include Asio first and files that do
+# not disagree on an inline function (ASan: alloc-dealloc-mismatch). Fixing
+# the choice for every file that uses the target removes the hazard.
 if(Asio_FOUND AND NOT TARGET Asio::Asio)
     add_library(Asio::Asio INTERFACE IMPORTED)
     set_target_properties(Asio::Asio PROPERTIES
         INTERFACE_INCLUDE_DIRECTORIES "${Asio_INCLUDE_DIR}"
-        INTERFACE_COMPILE_DEFINITIONS "ASIO_STANDALONE;ASIO_NO_DEPRECATED")
+        INTERFACE_COMPILE_DEFINITIONS "ASIO_STANDALONE;ASIO_NO_DEPRECATED;ASIO_DISABLE_STD_ALIGNED_ALLOC")
 endif()
 
 mark_as_advanced(Asio_INCLUDE_DIR)
