@@ -1,17 +1,15 @@
 #include <hl7/datetime.hpp>
 
+#include <hl7_python_oracle.hpp>
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <random>
 #include <sstream>
 #include <string>
 #include <string_view>
-#include <unistd.h>
 #include <vector>
 
 using precision = hl7::datetime::precision_t;
@@ -230,38 +228,14 @@ namespace {
 std::vector<std::string>
 datetime_test_python(std::vector<std::string> const& values)
 {
-    namespace fs = std::filesystem;
-    fs::path const dir = fs::temp_directory_path() / ("hl7_datetime_test_" + std::to_string(::getpid()));
-    fs::create_directories(dir);
-    {
-        std::ofstream script(dir / "run.py");
-        script << "import sys, hl7\n"
-                  "for line in open(sys.argv[1]):\n"
-                  "    d = hl7.parse_datetime(line.strip())\n"
-                  "    o = d.utcoffset()\n"
-                  "    print(d.year, d.month, d.day, d.hour, d.minute, d.second, d.microsecond,\n"
-                  "          'N' if o is None else int(o.total_seconds() // 60))\n";
-        std::ofstream input(dir / "input.txt");
-        for (auto const& v : values)
-            input << v << '\n';
-    }
-    std::string const command = std::string(HL7_SYSTEM_PYTHON) + " " + (dir / "run.py").string() + " " +
-                                (dir / "input.txt").string() + " 2>/dev/null";
-    std::vector<std::string> out;
-    if (FILE* pipe = ::popen(command.c_str(), "r")) {
-        std::string line;
-        for (int c; (c = std::fgetc(pipe)) != EOF;) {
-            if (c == '\n') {
-                out.push_back(line);
-                line.clear();
-            } else {
-                line += static_cast<char>(c);
-            }
-        }
-        ::pclose(pipe);
-    }
-    fs::remove_all(dir);
-    return out;
+    return hl7_test::run_python_hl7("datetime_test",
+                                    "import sys, hl7\n"
+                                    "for line in open(sys.argv[1]):\n"
+                                    "    d = hl7.parse_datetime(line.strip())\n"
+                                    "    o = d.utcoffset()\n"
+                                    "    print(d.year, d.month, d.day, d.hour, d.minute, d.second, d.microsecond,\n"
+                                    "          'N' if o is None else int(o.total_seconds() // 60))\n",
+                                    values);
 }
 
 } // namespace

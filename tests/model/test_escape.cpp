@@ -1,15 +1,13 @@
 #include <hl7/escape.hpp>
 
+#include <hl7_python_oracle.hpp>
+
 #include <catch2/catch.hpp>
 
 #include <cstdint>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <random>
 #include <string>
 #include <string_view>
-#include <unistd.h>
 #include <utility>
 #include <vector>
 
@@ -369,38 +367,20 @@ escape_test_unhex(std::string_view h)
 std::vector<std::string>
 escape_test_python(std::vector<std::pair<char, std::string>> const& cases)
 {
-    namespace fs = std::filesystem;
-    fs::path const dir = fs::temp_directory_path() / ("hl7_escape_test_" + std::to_string(::getpid()));
-    fs::create_directories(dir);
-    {
-        std::ofstream script(dir / "run.py");
-        script << "import sys, hl7\n"
-                  "m = hl7.parse('MSH|^~\\\\&|A\\r')\n"
-                  "for line in open(sys.argv[1]):\n"
-                  "    op, _, hx = line.rstrip('\\n').partition(' ')\n"
-                  "    s = bytes.fromhex(hx).decode('latin-1')\n"
-                  "    r = m.unescape(s) if op == 'u' else m.escape(s)\n"
-                  "    print(r.encode('latin-1').hex())\n";
-        std::ofstream input(dir / "input.txt");
-        for (auto const& [op, text] : cases)
-            input << op << ' ' << escape_test_hex(text) << '\n';
-    }
-    std::string const command = std::string(HL7_SYSTEM_PYTHON) + " " + (dir / "run.py").string() + " " +
-                                (dir / "input.txt").string() + " 2>/dev/null";
-    std::vector<std::string> out;
-    if (FILE* pipe = ::popen(command.c_str(), "r")) {
-        std::string line;
-        for (int c; (c = std::fgetc(pipe)) != EOF;) {
-            if (c == '\n') {
-                out.push_back(escape_test_unhex(line));
-                line.clear();
-            } else {
-                line += static_cast<char>(c);
-            }
-        }
-        ::pclose(pipe);
-    }
-    fs::remove_all(dir);
+    std::vector<std::string> lines;
+    for (auto const& [op, text] : cases)
+        lines.push_back(std::string(1, op) + ' ' + escape_test_hex(text));
+    auto out = hl7_test::run_python_hl7("escape_test",
+                                        "import sys, hl7\n"
+                                        "m = hl7.parse('MSH|^~\\\\&|A\\r')\n"
+                                        "for line in open(sys.argv[1]):\n"
+                                        "    op, _, hx = line.rstrip('\\n').partition(' ')\n"
+                                        "    s = bytes.fromhex(hx).decode('latin-1')\n"
+                                        "    r = m.unescape(s) if op == 'u' else m.escape(s)\n"
+                                        "    print(r.encode('latin-1').hex())\n",
+                                        lines);
+    for (auto& line : out)
+        line = escape_test_unhex(line);
     return out;
 }
 
