@@ -21,18 +21,6 @@
 #include <string_view>
 #include <vector>
 
-#ifndef HL7_BENCH_CORPUS
-#define HL7_BENCH_CORPUS "corpus.hl7"
-#endif
-#ifndef HL7_BENCH_BIG_CORPUS
-#define HL7_BENCH_BIG_CORPUS "big.hl7"
-#endif
-#ifndef HL7_BENCH_PYTHON
-#define HL7_BENCH_PYTHON "/usr/bin/python3"
-#endif
-#ifndef HL7_BENCH_SCRIPT_DIR
-#define HL7_BENCH_SCRIPT_DIR "."
-#endif
 
 namespace {
 

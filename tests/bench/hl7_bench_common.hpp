@@ -21,6 +21,21 @@
 #include <string_view>
 #include <vector>
 
+// Where the inputs are; CMake defines these, the defaults suit a run by hand
+// from the benchmark's build directory.
+#ifndef HL7_BENCH_CORPUS
+#define HL7_BENCH_CORPUS "corpus.hl7"
+#endif
+#ifndef HL7_BENCH_BIG_CORPUS
+#define HL7_BENCH_BIG_CORPUS "big.hl7"
+#endif
+#ifndef HL7_BENCH_PYTHON
+#define HL7_BENCH_PYTHON "/usr/bin/python3"
+#endif
+#ifndef HL7_BENCH_SCRIPT_DIR
+#define HL7_BENCH_SCRIPT_DIR "."
+#endif
+
 namespace hl7_bench {
 
 using clock = std::chrono::steady_clock;

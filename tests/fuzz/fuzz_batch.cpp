@@ -17,19 +17,8 @@
 
 namespace {
 
+using hl7_fuzz::canonical;
 using hl7_fuzz::printable;
-
-bool
-canonical(std::string_view text, hl7::parse_options const& o)
-{
-    if (text.empty() || text.back() != '\r' || text.front() == '\r')
-        return false;
-    if (text.find("\r\r") != std::string_view::npos)
-        return false;
-    if (!o.strict_terminators && text.find('\n') != std::string_view::npos)
-        return false;
-    return true;
-}
 
 hl7::parse_options
 relaxed(hl7::parse_options o)

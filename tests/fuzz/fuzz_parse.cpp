@@ -16,21 +16,8 @@
 
 namespace {
 
+using hl7_fuzz::canonical;
 using hl7_fuzz::printable;
-
-// True when parsing `text` loses nothing: CR-terminated segments, no blank
-// lines, no LF acting as a terminator.
-bool
-canonical(std::string_view text, hl7::parse_options const& o)
-{
-    if (text.empty() || text.back() != '\r' || text.front() == '\r')
-        return false;
-    if (text.find("\r\r") != std::string_view::npos)
-        return false;
-    if (!o.strict_terminators && text.find('\n') != std::string_view::npos)
-        return false;
-    return true;
-}
 
 // Walks every element of both messages and compares the raw text; value()
 // runs the unescaper over every piece.

@@ -76,6 +76,21 @@ escape_safe(hl7::separators const& s)
     return true;
 }
 
+// True when parsing `text` loses nothing, so serialising must give it back
+// byte for byte: CR-terminated segments, no blank lines, no LF acting as a
+// terminator.
+inline bool
+canonical(std::string_view text, hl7::parse_options const& o)
+{
+    if (text.empty() || text.back() != '\r' || text.front() == '\r')
+        return false;
+    if (text.find("\r\r") != std::string_view::npos)
+        return false;
+    if (!o.strict_terminators && text.find('\n') != std::string_view::npos)
+        return false;
+    return true;
+}
+
 } // namespace hl7_fuzz
 
 #define HL7_FUZZ_CHECK(cond, detail)                                       \
