@@ -8,11 +8,11 @@
 // or a file with FHS/BHS; segments ending in CR, LF or CRLF), or MLLP frames
 // (VT payload FS CR) as python-hl7's `mllp_send --file` expects them.
 
-#include <hl7/batch.hpp>
-#include <hl7/error.hpp>
-#include <hl7/message.hpp>
-#include <hl7/parse_options.hpp>
-#include <hl7/parser.hpp>
+#include <hl7/parser/batch.hpp>
+#include <hl7/model/error.hpp>
+#include <hl7/model/message.hpp>
+#include <hl7/parser/parse_options.hpp>
+#include <hl7/parser/parse.hpp>
 
 #include <algorithm>
 #include <cstddef>

@@ -9,10 +9,10 @@
 #include <hl7/mllp/frame.hpp>
 #include <hl7/mllp/frame_decoder.hpp>
 #include <hl7/mllp/stream.hpp>
-#include <hl7/wait_for.hpp>
-#include <hl7/stream_reader.hpp>
-#include <hl7/stream_writer.hpp>
-#include <hl7/client.hpp>
-#include <hl7/server.hpp>
+#include <hl7/net/wait_for.hpp>
+#include <hl7/net/stream_reader.hpp>
+#include <hl7/net/stream_writer.hpp>
+#include <hl7/net/open_connection.hpp>
+#include <hl7/net/server.hpp>
 
 #endif

@@ -8,10 +8,10 @@
 // count. Exits non-zero only when something is functionally wrong (an ACK
 // that does not acknowledge the message sent, a dropped connection).
 
-#include <hl7/locate.hpp>
+#include <hl7/parser/locate.hpp>
 #include <hl7/mllp/stream.hpp>
-#if __has_include(<hl7/client.hpp>)
-#include <hl7/client.hpp>
+#if __has_include(<hl7/net/open_connection.hpp>)
+#include <hl7/net/open_connection.hpp>
 #define HL7_BENCH_HAVE_CLIENT 1
 #endif
 
@@ -56,7 +56,7 @@ constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
 int failures = 0;
 
-#if __has_include(<hl7/server.hpp>)
+#if __has_include(<hl7/net/server.hpp>)
 constexpr bool have_facade = true;
 #else
 constexpr bool have_facade = false;
@@ -497,7 +497,7 @@ try {
         }
         else if (key == "hl7" || key == "hl7facade") {
             if (!have_facade) {
-                std::printf("(<hl7/server.hpp> was not available when this was built: skipping target %s)\n", key.c_str());
+                std::printf("(<hl7/net/server.hpp> was not available when this was built: skipping target %s)\n", key.c_str());
                 continue;
             }
             if (key == "hl7facade" && !have_example)

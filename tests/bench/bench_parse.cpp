@@ -4,9 +4,9 @@
 // hl7.parse on the same bytes. Exits non-zero only when a result is wrong
 // (round trip, locate vs the model), never because of speed.
 
-#include <hl7/parser.hpp>
-#include <hl7/locate.hpp>
-#include <hl7/message.hpp>
+#include <hl7/parser/parse.hpp>
+#include <hl7/parser/locate.hpp>
+#include <hl7/model/message.hpp>
 
 #include "hl7_bench_common.hpp"
 

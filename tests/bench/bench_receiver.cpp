@@ -4,19 +4,19 @@
 // bound port on stdout and serves until killed.
 //
 //   --api facade  hl7::start_hl7_server + stream_reader/stream_writer (the
-//                 API of issue 3; needs <hl7/server.hpp>)
+//                 API of issue 3; needs <hl7/net/server.hpp>)
 //   --api facade-wait-for
 //                 the same, each drain() wrapped in hl7::wait_for(..., 10s)
 //                 (what a receiver bounding its writes per message pays)
 //   --api mllp    the lower layer: an acceptor and hl7::mllp::stream per
 //                 connection (shows what the facade costs on top)
 
-#include <hl7/ack.hpp>
+#include <hl7/model/ack.hpp>
 #include <hl7/mllp/stream.hpp>
-#include <hl7/parser.hpp>
-#if __has_include(<hl7/server.hpp>)
-#include <hl7/server.hpp>
-#include <hl7/wait_for.hpp>
+#include <hl7/parser/parse.hpp>
+#if __has_include(<hl7/net/server.hpp>)
+#include <hl7/net/server.hpp>
+#include <hl7/net/wait_for.hpp>
 #define HL7_BENCH_HAVE_FACADE 1
 #endif
 

@@ -4,8 +4,8 @@
 // parse) with a well-formed NAK; create_ack() must work on whatever parses,
 // and both must carry the sender's MSH-10 back in MSA-2 when there is one.
 
-#include <hl7/ack.hpp>
-#include <hl7/parser.hpp>
+#include <hl7/model/ack.hpp>
+#include <hl7/parser/parse.hpp>
 
 #include "hl7_fuzz_support.hpp"
 

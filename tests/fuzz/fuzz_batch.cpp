@@ -4,7 +4,7 @@
 // that parses to the same thing again (a fixed point), and CR-terminated
 // input without blank lines must come back byte for byte.
 
-#include <hl7/batch.hpp>
+#include <hl7/parser/batch.hpp>
 
 #include "hl7_fuzz_support.hpp"
 

@@ -4,8 +4,8 @@
 // must accept anything; escape() must produce text free of structural
 // delimiters and terminators that unescapes back to the exact input.
 
-#include <hl7/escape.hpp>
-#include <hl7/separators.hpp>
+#include <hl7/model/escape.hpp>
+#include <hl7/model/separators.hpp>
 
 #include "hl7_fuzz_support.hpp"
 

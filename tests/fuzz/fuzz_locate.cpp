@@ -6,8 +6,8 @@
 // raw text the view API returns for the same element; on anything else it
 // must not crash and must return a view into the text (or an error).
 
-#include <hl7/locate.hpp>
-#include <hl7/parser.hpp>
+#include <hl7/parser/locate.hpp>
+#include <hl7/parser/parse.hpp>
 
 #include "hl7_fuzz_support.hpp"
 

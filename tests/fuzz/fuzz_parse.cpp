@@ -4,7 +4,7 @@
 // Input: byte 0 picks the parse options (see options_from_byte), the rest is
 // the message text.
 
-#include <hl7/parser.hpp>
+#include <hl7/parser/parse.hpp>
 
 #include "hl7_fuzz_support.hpp"
 

@@ -6,9 +6,9 @@
 // operation the message must still serialise to text that re-parses to the
 // same segments, and every successful write must read back.
 
-#include <hl7/message.hpp>
-#include <hl7/parser.hpp>
-#include <hl7/path.hpp>
+#include <hl7/model/message.hpp>
+#include <hl7/parser/parse.hpp>
+#include <hl7/model/path.hpp>
 
 #include "hl7_fuzz_support.hpp"
 

@@ -5,8 +5,8 @@
 // libFuzzer records the input as a crash), option variants picked from input
 // bytes, and a printable dump of byte strings for the failure report.
 
-#include <hl7/parse_options.hpp>
-#include <hl7/separators.hpp>
+#include <hl7/parser/parse_options.hpp>
+#include <hl7/model/separators.hpp>
 
 #include <cctype>
 #include <cstdint>

@@ -15,9 +15,9 @@
 //    port, with its log captured to a file;
 //  - helpers: messages with a given control id, ACK checks, RSS, RLIMIT_NOFILE.
 
-#include <hl7/ack.hpp>
+#include <hl7/model/ack.hpp>
 #include <hl7/net.hpp>
-#include <hl7/parser.hpp>
+#include <hl7/parser/parse.hpp>
 
 #include <asio/co_spawn.hpp>
 #include <asio/executor_work_guard.hpp>

@@ -9,8 +9,8 @@
 
 #include "hl7_hostile_support.hpp"
 
-#include <hl7/ack.hpp>
-#include <hl7/parser.hpp>
+#include <hl7/model/ack.hpp>
+#include <hl7/parser/parse.hpp>
 
 #include <catch2/catch.hpp>
 

@@ -1,7 +1,7 @@
 // Acknowledgements.
-#include <hl7/ack.hpp>
+#include <hl7/model/ack.hpp>
 
-#include <hl7/parser.hpp>
+#include <hl7/parser/parse.hpp>
 #include <hl7_samples.hpp>
 
 #include <catch2/catch.hpp>

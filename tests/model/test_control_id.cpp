@@ -1,4 +1,4 @@
-#include <hl7/control_id.hpp>
+#include <hl7/model/control_id.hpp>
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include <hl7/datetime.hpp>
+#include <hl7/model/datetime.hpp>
 
 #include <hl7_python_oracle.hpp>
 

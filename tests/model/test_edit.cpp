@@ -1,7 +1,7 @@
 // Editing and building messages.
-#include <hl7/message.hpp>
+#include <hl7/model/message.hpp>
 
-#include <hl7/parser.hpp>
+#include <hl7/parser/parse.hpp>
 #include <hl7_samples.hpp>
 
 #include <catch2/catch.hpp>

@@ -1,4 +1,4 @@
-#include <hl7/escape.hpp>
+#include <hl7/model/escape.hpp>
 
 #include <hl7_python_oracle.hpp>
 

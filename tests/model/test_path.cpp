@@ -1,7 +1,7 @@
 // Reading by path: python-hl7's accessor rules and documented examples.
-#include <hl7/path.hpp>
+#include <hl7/model/path.hpp>
 
-#include <hl7/parser.hpp>
+#include <hl7/parser/parse.hpp>
 #include <hl7_samples.hpp>
 
 #include <catch2/catch.hpp>

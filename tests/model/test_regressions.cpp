@@ -1,12 +1,12 @@
 // Regression tests for the bugs the fuzzers (tests/fuzz) found in the
 // message model, one test per finding, each with the fuzzer's reproducer.
 // The same inputs are in tests/fuzz/corpus/<target>/regress-*.
-#include <hl7/parser.hpp>
+#include <hl7/parser/parse.hpp>
 
-#include <hl7/ack.hpp>
-#include <hl7/escape.hpp>
-#include <hl7/locate.hpp>
-#include <hl7/message.hpp>
+#include <hl7/model/ack.hpp>
+#include <hl7/model/escape.hpp>
+#include <hl7/parser/locate.hpp>
+#include <hl7/model/message.hpp>
 
 #include <catch2/catch.hpp>
 

@@ -6,8 +6,8 @@
 // raw MLLP peers for misbehaving on purpose, and RLIMIT_NOFILE.
 
 #include <hl7/net.hpp>
-#include <hl7/message.hpp>
-#include <hl7/parser.hpp>
+#include <hl7/model/message.hpp>
+#include <hl7/parser/parse.hpp>
 
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>

@@ -6,7 +6,7 @@
 // with any completion token: callbacks, use_awaitable, as_tuple(use_awaitable),
 // use_future, ... They report std::error_codes and never throw.
 
-#include <hl7/detail/net_config.hpp>
+#include <hl7/detail/asio_config.hpp>
 #include <hl7/mllp/error.hpp>
 #include <hl7/mllp/frame_decoder.hpp>
 

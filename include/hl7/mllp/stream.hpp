@@ -4,7 +4,7 @@
 // hl7::mllp::stream<NextLayer>: an MLLP block stream over any stream layer,
 // shaped like Beast's websocket::stream.
 
-#include <hl7/detail/net_config.hpp>
+#include <hl7/detail/asio_config.hpp>
 #include <hl7/mllp/error.hpp>
 #include <hl7/mllp/frame.hpp>
 #include <hl7/mllp/frame_decoder.hpp>

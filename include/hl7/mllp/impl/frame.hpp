@@ -4,7 +4,7 @@
 // Definitions of async_read_frame / async_write_frame: Beast-style state
 // machines run by asio::async_compose.
 
-#include <hl7/detail/net_config.hpp>
+#include <hl7/detail/asio_config.hpp>
 #include <hl7/mllp/error.hpp>
 #include <hl7/mllp/frame.hpp>
 #include <hl7/mllp/frame_decoder.hpp>

@@ -4,13 +4,13 @@
 // start_hl7_server and hl7::server: python-hl7's start_hl7_server / asyncio
 // Server, with the limits a receiver on a hospital network needs.
 
-#include <hl7/detail/net_config.hpp>
-#include <hl7/detail/connection_options.hpp>
-#include <hl7/detail/connection_state.hpp>
-#include <hl7/detail/net_waiters.hpp>
+#include <hl7/detail/asio_config.hpp>
+#include <hl7/net/options.hpp>
+#include <hl7/net/detail/connection_state.hpp>
+#include <hl7/net/detail/waiters.hpp>
 #include <hl7/mllp/error.hpp>
-#include <hl7/stream_reader.hpp>
-#include <hl7/stream_writer.hpp>
+#include <hl7/net/stream_reader.hpp>
+#include <hl7/net/stream_writer.hpp>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>

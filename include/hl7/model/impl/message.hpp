@@ -4,7 +4,7 @@
 // Definitions for hl7/message.hpp: the parse engine, reading by path, and
 // editing. Included at the end of message.hpp.
 
-#include <hl7/detail/message_builder.hpp>
+#include <hl7/parser/detail/message_builder.hpp>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -730,6 +730,6 @@ operator<<(std::ostream& os, message const& m)
 
 } // namespace hl7
 
-#include <hl7/ack.hpp>
+#include <hl7/model/ack.hpp>
 
 #endif

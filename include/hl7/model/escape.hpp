@@ -36,7 +36,7 @@
     (an empty sequence) is removed, and sequence names are case-sensitive.
 */
 
-#include <hl7/separators.hpp>
+#include <hl7/model/separators.hpp>
 
 #include <cstddef>
 #include <cstring>

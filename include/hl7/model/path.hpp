@@ -1,7 +1,7 @@
 #ifndef HL7_PATH_HPP
 #define HL7_PATH_HPP
 
-#include <hl7/error.hpp>
+#include <hl7/model/error.hpp>
 
 #include <cstddef>
 #include <string>

@@ -3,9 +3,9 @@
 
 // Acknowledgements: message::create_ack and make_nak.
 
-#include <hl7/control_id.hpp>
-#include <hl7/datetime.hpp>
-#include <hl7/message.hpp>
+#include <hl7/model/control_id.hpp>
+#include <hl7/model/datetime.hpp>
+#include <hl7/model/message.hpp>
 
 #include <chrono>
 #include <optional>

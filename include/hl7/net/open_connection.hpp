@@ -3,13 +3,13 @@
 
 // open_hl7_connection: python-hl7's coroutine of the same name.
 
-#include <hl7/detail/net_config.hpp>
-#include <hl7/detail/connection_options.hpp>
-#include <hl7/detail/connection_state.hpp>
+#include <hl7/detail/asio_config.hpp>
+#include <hl7/net/options.hpp>
+#include <hl7/net/detail/connection_state.hpp>
 #include <hl7/mllp/error.hpp>
-#include <hl7/stream_reader.hpp>
-#include <hl7/stream_writer.hpp>
-#include <hl7/wait_for.hpp>
+#include <hl7/net/stream_reader.hpp>
+#include <hl7/net/stream_writer.hpp>
+#include <hl7/net/wait_for.hpp>
 
 #include <asio/awaitable.hpp>
 #include <asio/connect.hpp>

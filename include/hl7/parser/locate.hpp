@@ -4,10 +4,10 @@
 // Zero-copy lookup of one element in unparsed text: for routers and filters
 // that need MSH-10 or PID-3 of a message without building the model.
 
-#include <hl7/detail/message_builder.hpp>
-#include <hl7/error.hpp>
-#include <hl7/path.hpp>
-#include <hl7/separators.hpp>
+#include <hl7/parser/detail/message_builder.hpp>
+#include <hl7/model/error.hpp>
+#include <hl7/model/path.hpp>
+#include <hl7/model/separators.hpp>
 
 #include <algorithm>
 #include <cstring>

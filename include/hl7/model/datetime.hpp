@@ -26,7 +26,7 @@
       throws `hl7::datetime_error` with `hl7::error::invalid_datetime`.
 */
 
-#include <hl7/error.hpp>
+#include <hl7/model/error.hpp>
 
 #include <chrono>
 #include <cstddef>

@@ -1,5 +1,5 @@
 // Parsing: structure, delimiters, terminators, round trip, errors and limits.
-#include <hl7/parser.hpp>
+#include <hl7/parser/parse.hpp>
 
 #include <hl7_samples.hpp>
 

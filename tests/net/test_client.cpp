@@ -1,5 +1,5 @@
 // Test that header file is self-contained.
-#include <hl7/client.hpp>
+#include <hl7/net/open_connection.hpp>
 
 #include "mllp_net_helpers.hpp"
 

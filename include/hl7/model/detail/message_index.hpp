@@ -9,8 +9,8 @@
 // fields. Sub-field levels are ranges between marks of one kind, so the
 // whole five-level tree is present without one allocation per node.
 
-#include <hl7/escape.hpp>
-#include <hl7/separators.hpp>
+#include <hl7/model/escape.hpp>
+#include <hl7/model/separators.hpp>
 
 #include <cstddef>
 #include <cstdint>

@@ -50,11 +50,11 @@
     included); `max_fields` applies to every segment.
 */
 
-#include <hl7/error.hpp>
-#include <hl7/message.hpp>
-#include <hl7/parse_options.hpp>
-#include <hl7/parser.hpp>
-#include <hl7/separators.hpp>
+#include <hl7/model/error.hpp>
+#include <hl7/model/message.hpp>
+#include <hl7/parser/parse_options.hpp>
+#include <hl7/parser/parse.hpp>
+#include <hl7/model/separators.hpp>
 
 #include <algorithm>
 #include <cstddef>

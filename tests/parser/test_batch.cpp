@@ -1,4 +1,4 @@
-#include <hl7/batch.hpp>
+#include <hl7/parser/batch.hpp>
 
 #include <catch2/catch.hpp>
 

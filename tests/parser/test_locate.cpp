@@ -1,7 +1,7 @@
 // Zero-copy lookup in unparsed text.
-#include <hl7/locate.hpp>
+#include <hl7/parser/locate.hpp>
 
-#include <hl7/parser.hpp>
+#include <hl7/parser/parse.hpp>
 #include <hl7_samples.hpp>
 
 #include <catch2/catch.hpp>

@@ -1,12 +1,12 @@
 #ifndef HL7_MESSAGE_HPP
 #define HL7_MESSAGE_HPP
 
-#include <hl7/detail/message_index.hpp>
-#include <hl7/error.hpp>
-#include <hl7/escape.hpp>
-#include <hl7/parse_options.hpp>
-#include <hl7/path.hpp>
-#include <hl7/separators.hpp>
+#include <hl7/model/detail/message_index.hpp>
+#include <hl7/model/error.hpp>
+#include <hl7/model/escape.hpp>
+#include <hl7/parser/parse_options.hpp>
+#include <hl7/model/path.hpp>
+#include <hl7/model/separators.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -387,6 +387,6 @@ std::ostream& operator<<(std::ostream& os, message const& m);
 
 } // namespace hl7
 
-#include <hl7/impl/message.hpp>
+#include <hl7/model/impl/message.hpp>
 
 #endif

@@ -1,10 +1,10 @@
 // Test that header file is self-contained.
-#include <hl7/server.hpp>
+#include <hl7/net/server.hpp>
 
 #include "mllp_net_helpers.hpp"
 
-#include <hl7/ack.hpp>
-#include <hl7/client.hpp>
+#include <hl7/model/ack.hpp>
+#include <hl7/net/open_connection.hpp>
 
 #include <asio/thread_pool.hpp>
 

@@ -1,5 +1,5 @@
 // Test that header file is self-contained.
-#include <hl7/wait_for.hpp>
+#include <hl7/net/wait_for.hpp>
 
 #include <hl7/mllp/stream.hpp>
 

@@ -10,13 +10,13 @@
 // facade's functions must be called from that executor (the handler
 // coroutine the server spawns runs there).
 
-#include <hl7/detail/net_config.hpp>
-#include <hl7/detail/connection_options.hpp>
-#include <hl7/detail/net_waiters.hpp>
+#include <hl7/detail/asio_config.hpp>
+#include <hl7/net/options.hpp>
+#include <hl7/net/detail/waiters.hpp>
 #include <hl7/mllp/error.hpp>
 #include <hl7/mllp/frame.hpp>
 #include <hl7/mllp/frame_decoder.hpp>
-#include <hl7/wait_for.hpp>
+#include <hl7/net/wait_for.hpp>
 
 #include <asio/awaitable.hpp>
 #include <asio/buffer.hpp>

@@ -1,8 +1,8 @@
 #ifndef HL7_PARSER_HPP
 #define HL7_PARSER_HPP
 
-#include <hl7/message.hpp>
-#include <hl7/parse_options.hpp>
+#include <hl7/model/message.hpp>
+#include <hl7/parser/parse_options.hpp>
 
 #include <string>
 #include <string_view>

@@ -3,7 +3,7 @@
 
 // hl7::wait_for: asyncio.wait_for for Asio 1.22 awaitables.
 
-#include <hl7/detail/net_config.hpp>
+#include <hl7/detail/asio_config.hpp>
 #include <hl7/mllp/error.hpp>
 
 #include <asio/awaitable.hpp>

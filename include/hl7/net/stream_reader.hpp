@@ -3,11 +3,11 @@
 
 // hl7::stream_reader: python-hl7's HL7StreamReader for Asio coroutines.
 
-#include <hl7/detail/net_config.hpp>
-#include <hl7/detail/connection_state.hpp>
-#include <hl7/message.hpp>
+#include <hl7/detail/asio_config.hpp>
+#include <hl7/net/detail/connection_state.hpp>
+#include <hl7/model/message.hpp>
 #include <hl7/mllp/error.hpp>
-#include <hl7/parser.hpp>
+#include <hl7/parser/parse.hpp>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>

@@ -5,7 +5,7 @@
 // writer facade (documented with open_hl7_connection in hl7/client.hpp).
 
 #include <hl7/mllp/frame_decoder.hpp>
-#include <hl7/parse_options.hpp>
+#include <hl7/parser/parse_options.hpp>
 
 #include <chrono>
 #include <cstddef>

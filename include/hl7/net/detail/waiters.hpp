@@ -8,7 +8,7 @@
 // while a waiter is pending. Asio 1.22 has no any_completion_handler, so the
 // handlers are type-erased by hand.
 
-#include <hl7/detail/net_config.hpp>
+#include <hl7/detail/asio_config.hpp>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/associated_cancellation_slot.hpp>

@@ -5,10 +5,10 @@
 // Used by hl7::parse and by the editing functions, which re-index the one
 // segment they rewrite. Nothing here is API.
 
-#include <hl7/detail/message_index.hpp>
-#include <hl7/error.hpp>
-#include <hl7/parse_options.hpp>
-#include <hl7/separators.hpp>
+#include <hl7/model/detail/message_index.hpp>
+#include <hl7/model/error.hpp>
+#include <hl7/parser/parse_options.hpp>
+#include <hl7/model/separators.hpp>
 
 #include <algorithm>
 #include <cstddef>
