@@ -25,13 +25,15 @@ namespace hl7 {
 */
 struct ack_options
 {
+    // Every member has an initializer: g++ 12 warns (-Wmissing-field-initializers)
+    // about designated initializers that skip a member without one.
     std::string code = "AA";
-    std::string text;
-    std::optional<std::string> message_id;
-    std::optional<std::string> application;
-    std::optional<std::string> facility;
-    std::string error_code;
-    std::string error_location;
+    std::string text{};
+    std::optional<std::string> message_id{};
+    std::optional<std::string> application{};
+    std::optional<std::string> facility{};
+    std::string error_code{};
+    std::string error_location{};
 };
 
 /// The description HL7 table 0357 gives an error code ("207" → "Application internal error").

@@ -69,6 +69,8 @@ struct server_event
 */
 struct server_options
 {
+    // Every member has an initializer: g++ 12 warns (-Wmissing-field-initializers)
+    // about designated initializers such as {.port = 2575} otherwise.
     /// Address to listen on (an address or a name). Default all IPv4 interfaces.
     std::string host = "0.0.0.0";
 
@@ -124,14 +126,14 @@ struct server_options
 
     /** Per-connection settings: `max_frame_size` (16 MiB), `framing`
         (lenient), `parse`, `read_timeout` (off), `no_delay` (on). */
-    connection_options connection;
+    connection_options connection{};
 
     /** Called for refused connections, connections closed by a limit,
         handlers that ended with an exception (except the normal end of a
         connection: `end_of_stream`, `connection_closed`), and accept errors.
         Called on the connection's strand: with several threads it must be
         thread-safe. Must not throw. Default: none. */
-    std::function<void(server_event const&)> on_error;
+    std::function<void(server_event const&)> on_error{};
 };
 
 namespace detail {
