@@ -6,6 +6,7 @@
 #include <hl7/model/control_id.hpp>
 #include <hl7/model/datetime.hpp>
 #include <hl7/model/message.hpp>
+#include <hl7/parser/detail/scanner.hpp>
 
 #include <chrono>
 #include <optional>
@@ -191,8 +192,8 @@ make_nak(std::string_view raw_payload, std::string_view code, std::string_view t
     std::string_view line = raw_payload.substr(std::min(raw_payload.find_first_not_of("\r\n"), raw_payload.size()));
     line = line.substr(0, line.find_first_of("\r\n"));
     std::size_t header_end = 0;
-    bool const header = line.size() >= 4 && detail::is_header_id(line.data()) &&
-                        !detail::read_delimiters(line.data(), line.size(), seps, header_end);
+    bool const header =
+        line.size() >= 4 && detail::starts_with_header_id(line) && !detail::read_delimiters(line, seps, header_end);
     if (!header)
         seps = separators{};
     // Fields of the header line by HL7 number (MSH-1 is the separator).

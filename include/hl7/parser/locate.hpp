@@ -4,13 +4,14 @@
 // Zero-copy lookup of one element in unparsed text: for routers and filters
 // that need MSH-10 or PID-3 of a message without building the model.
 
-#include <hl7/parser/detail/message_builder.hpp>
 #include <hl7/model/error.hpp>
 #include <hl7/model/path.hpp>
 #include <hl7/model/separators.hpp>
+#include <hl7/parser/detail/scanner.hpp>
 
-#include <algorithm>
+#include <cstddef>
 #include <cstring>
+#include <string>
 #include <string_view>
 #include <system_error>
 
@@ -56,13 +57,13 @@ locate(std::string_view text, std::string_view path_text, std::error_code& ec) n
         ec = make_error_code(error::invalid_path);
         return {};
     }
-    if (text.size() < 3 || !detail::is_header_id(text.data())) {
+    if (!detail::starts_with_header_id(text)) {
         ec = make_error_code(error::no_header);
         return {};
     }
     separators seps;
     std::size_t header_end = 0;
-    if ((ec = detail::read_delimiters(text.data(), text.size(), seps, header_end)))
+    if ((ec = detail::read_delimiters(text, seps, header_end)))
         return {};
 
     // Segments end at the first CR; only a message with no CR at all in its
@@ -79,15 +80,11 @@ locate(std::string_view text, std::string_view path_text, std::error_code& ec) n
         std::string_view seg = text.substr(pos, end - pos);
         if (!seg.empty() && seg.front() == '\n')
             seg.remove_prefix(1); // the LF of a CRLF
-        // The segment id as the parser reads it: three id characters
-        // followed by the field separator (or nothing), else up to the
-        // first field separator.
-        std::size_t id_len = std::min(seg.find(seps.field), seg.size());
-        if (seg.size() >= 3 && detail::is_id_char(seg[0]) && detail::is_id_char(seg[1]) &&
-            detail::is_id_char(seg[2]) && (seg.size() == 3 || seg[3] == seps.field))
-            id_len = 3;
+        // The segment id as the parser reads it (the other terminator byte is data).
+        std::size_t const id_len =
+            detail::segment_id_length(seg, seps.field, detail::line_breaks{term == '\r', term == '\n', true});
         if (seg.substr(0, id_len) == p.segment && ++seen == p.segment_num) {
-            bool const header = id_len == 3 && seg.size() > 3 && detail::is_header_id(seg.data());
+            bool const header = detail::is_header_id(seg.substr(0, id_len));
             // The segment id, MSH-1 and MSH-2 are never split: below them
             // only position 1 exists, as in the parsed model.
             auto unsplit = [&](std::string_view whole) {

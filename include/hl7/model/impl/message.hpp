@@ -37,40 +37,25 @@ message_builder::index_segment(message& m, byte_table const& table, std::size_t 
         return at;
     };
     auto u32 = [](std::size_t v) { return static_cast<std::uint32_t>(v); };
-    auto ends_field = [&](std::size_t i) {
-        unsigned char const c = table.cls[static_cast<unsigned char>(d[i])];
-        return c == byte_field || c == byte_terminator || (c == byte_nul && i == n);
-    };
 
     std::uint32_t const first_field = u32(m.fields_.size());
 
-    // Segment id: up to the field separator or the end of the segment. Three
-    // id characters followed by the end of the id are taken as the id first,
-    // so that a letter or digit used as field separator cannot split it.
-    std::size_t q = begin;
-    bool const header = n - begin >= 4 && is_header_id(d + begin) && d[begin + 3] == m.seps_.field;
-    if (n - begin >= 3 && is_id_char(d[begin]) && is_id_char(d[begin + 1]) && is_id_char(d[begin + 2]) &&
-        ends_field(begin + 3))
-        q = begin + 3;
-    else
-        while (!ends_field(q))
-            ++q;
-    if (q == begin)
+    std::string_view const text = m.text_;
+    std::string_view const id = text.substr(begin, segment_id_length(text.substr(begin), m.seps_.field, table.breaks));
+    if (id.empty())
         return failed(error::empty_segment, begin);
-    if (opts.validate_segment_ids &&
-        (q - begin != 3 || !is_id_char(d[begin]) || !is_id_char(d[begin + 1]) || !is_id_char(d[begin + 2])))
+    if (opts.validate_segment_ids && !is_valid_segment_id(id))
         return failed(error::invalid_segment_id, begin);
+    std::size_t q = begin + id.size();
     m.fields_.push_back(field_rec{u32(begin), u32(q), u32(m.marks_.size()), 0});
 
     if (table.cls[static_cast<unsigned char>(d[q])] == byte_field) {
         ++q;
-        if (header) {
+        if (is_header_id(id)) {
             // MSH-1 is the separator itself; MSH-2 the encoding characters,
             // which are never split.
             m.fields_.push_back(field_rec{u32(q - 1), u32(q), u32(m.marks_.size()), 0});
-            std::size_t e = q;
-            while (!ends_field(e))
-                ++e;
+            std::size_t const e = field_end(text, q, m.seps_.field, table.breaks);
             m.fields_.push_back(field_rec{u32(q), u32(e), u32(m.marks_.size()), 0});
             q = e;
             if (table.cls[static_cast<unsigned char>(d[q])] != byte_field)
@@ -182,7 +167,7 @@ message_builder::parse(message& m, std::string_view text, parse_options const& o
         m.contiguous_ = false;
 
     // The header declares the delimiters.
-    if (n - pos < 3 || !is_header_id(d + pos)) {
+    if (!starts_with_header_id(std::string_view(d + pos, n - pos))) {
         // "M" or "MS" alone is a header cut short; anything else is no header.
         bool const cut_short = n - pos < 3 && std::string_view("MSH").starts_with(std::string_view(d + pos, n - pos));
         fail.ec = make_error_code(cut_short ? error::truncated_header : error::no_header);
@@ -191,7 +176,7 @@ message_builder::parse(message& m, std::string_view text, parse_options const& o
         return fail;
     }
     std::size_t header_end = 0;
-    if (auto ec = read_delimiters(d + pos, n - pos, m.seps_, header_end)) {
+    if (auto ec = read_delimiters(std::string_view(d + pos, n - pos), m.seps_, header_end)) {
         fail.ec = ec;
         fail.offset = pos + (ec == error::truncated_header ? std::min<std::size_t>(3, n - pos) : 3);
         fail.segment = 1;
@@ -341,20 +326,24 @@ message::field_node(std::uint32_t segment_index, std::size_t n) const noexcept
     out.marks = marks_.data() + f.first_mark;
     out.mark_count = f.mark_count;
     out.seps = &seps_;
-    out.raw_only = (n == 1 || n == 2) && detail::is_header_id(text_.data() + seg.begin) &&
-                   fields_[seg.first_field].end - fields_[seg.first_field].begin == 3;
+    out.raw_only = (n == 1 || n == 2) && detail::is_header_id(segment_id(segment_index));
     return out;
+}
+
+inline std::string_view
+message::segment_id(std::uint32_t segment_index) const noexcept
+{
+    auto const& f = fields_[segments_[segment_index].first_field];
+    return std::string_view(text_.data() + f.begin, f.end - f.begin);
 }
 
 inline std::uint32_t
 message::find_segment(std::string_view id, std::size_t nth) const noexcept
 {
     std::size_t seen = 0;
-    for (std::uint32_t i = 0; i < segments_.size(); ++i) {
-        auto const& f = fields_[segments_[i].first_field];
-        if (std::string_view(text_.data() + f.begin, f.end - f.begin) == id && ++seen == nth)
+    for (std::uint32_t i = 0; i < segments_.size(); ++i)
+        if (segment_id(i) == id && ++seen == nth)
             return i;
-    }
     return static_cast<std::uint32_t>(-1);
 }
 
@@ -380,11 +369,9 @@ inline std::vector<segment_view>
 message::segments(std::string_view id) const
 {
     std::vector<segment_view> out;
-    for (std::uint32_t i = 0; i < segments_.size(); ++i) {
-        auto const& f = fields_[segments_[i].first_field];
-        if (std::string_view(text_.data() + f.begin, f.end - f.begin) == id)
+    for (std::uint32_t i = 0; i < segments_.size(); ++i)
+        if (segment_id(i) == id)
             out.push_back(segment_view(this, i));
-    }
     return out;
 }
 
@@ -585,7 +572,8 @@ message::set(path const& p, std::string_view raw_value, std::string_view path_te
         throw path_error(make_error_code(error::invalid_path), std::string(path_text));
     auto const& seg = segments_[si];
     std::string text(text_.data() + seg.begin, seg.end - seg.begin);
-    bool const header = detail::is_header_id(text.data()) && fields_[seg.first_field].end - fields_[seg.first_field].begin == 3;
+    std::size_t const id_len = segment_id(si).size();
+    bool const header = detail::is_header_id(segment_id(si));
     if (p.field == 0 || (header && (p.field == 1 || p.field == 2)))
         throw path_error(make_error_code(p.field == 0 ? error::invalid_path : error::read_only_field),
                          std::string(path_text));
@@ -593,7 +581,6 @@ message::set(path const& p, std::string_view raw_value, std::string_view path_te
     // Split only after the id (a letter used as field separator may occur in
     // it). In a header, piece i after the id is field i+1, since MSH-1 is the
     // separator itself.
-    std::size_t const id_len = fields_[seg.first_field].end - fields_[seg.first_field].begin;
     if (text.size() == id_len)
         text += seps_.field; // a segment that has only its id
     std::size_t const piece = header ? p.field - 1 : p.field;
@@ -642,18 +629,18 @@ message::insert_segment(std::size_t position, std::string_view text)
     if (position == 0 || position > segments_.size() + 1)
         throw path_error(make_error_code(error::index_out_of_range), "segment " + std::to_string(position));
     std::string generated;
-    if (text.size() == 3 && detail::is_header_id(text.data())) {
+    if (detail::is_header_id(text)) {
         // A bare header id: write its delimiters.
         generated.assign(text);
         generated += seps_.field;
         generated += seps_.encoding_characters();
         text = generated;
     }
-    else if (segments_.empty() && text.size() >= 4 && detail::is_header_id(text.data())) {
+    else if (segments_.empty() && detail::starts_with_header_id(text)) {
         // The first header of a message built from scratch declares the delimiters.
         std::size_t end = 0;
         separators s;
-        if (auto ec = detail::read_delimiters(text.data(), text.size(), s, end))
+        if (auto ec = detail::read_delimiters(text, s, end))
             throw parse_error(ec, 3, 1, ec.message());
         seps_ = s;
     }
@@ -688,8 +675,7 @@ message::remove_segments(std::string_view id)
 {
     std::size_t removed = 0;
     for (std::size_t i = segments_.size(); i > 0; --i) {
-        auto const& f = fields_[segments_[i - 1].first_field];
-        if (std::string_view(text_.data() + f.begin, f.end - f.begin) == id) {
+        if (segment_id(static_cast<std::uint32_t>(i - 1)) == id) {
             dead_bytes_ += segments_[i - 1].end - segments_[i - 1].begin;
             segments_.erase(segments_.begin() + static_cast<std::ptrdiff_t>(i - 1));
             ++removed;

@@ -7,8 +7,9 @@
 
 #include <hl7/model/detail/message_index.hpp>
 #include <hl7/model/error.hpp>
-#include <hl7/parser/parse_options.hpp>
 #include <hl7/model/separators.hpp>
+#include <hl7/parser/detail/scanner.hpp>
+#include <hl7/parser/parse_options.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -37,8 +38,10 @@ enum : unsigned char {
 struct byte_table
 {
     unsigned char cls[256];
+    line_breaks breaks;
 
     byte_table(separators const& s, bool strict_terminators) noexcept
+        : breaks(line_breaks::for_options(strict_terminators))
     {
         std::memset(cls, byte_plain, sizeof cls);
         cls[static_cast<unsigned char>(s.field)] = byte_field;
@@ -52,54 +55,12 @@ struct byte_table
     }
 };
 
-inline bool
-is_header_id(char const* p) noexcept
-{
-    return (p[0] == 'M' && p[1] == 'S' && p[2] == 'H') || (p[0] == 'B' && p[1] == 'H' && p[2] == 'S') ||
-           (p[0] == 'F' && p[1] == 'H' && p[2] == 'S');
-}
-
-inline bool
-is_id_char(char c) noexcept
-{
-    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z');
-}
-
 struct parse_failure
 {
     std::error_code ec;
     std::size_t offset = 0;
     std::size_t segment = 0;
 };
-
-/** Reads the delimiters of the header segment starting at `p` (which must
-    begin with MSH, BHS or FHS, with at least 3 bytes available). */
-inline std::error_code
-read_delimiters(char const* p, std::size_t n, separators& out, std::size_t& header_fields_end) noexcept
-{
-    if (n < 4 || p[3] == '\r' || p[3] == '\n')
-        return make_error_code(error::truncated_header);
-    separators s;
-    s.field = p[3];
-    std::size_t i = 4;
-    char enc[4] = {'^', '~', '\\', '&'};
-    std::size_t k = 0;
-    while (i < n && p[i] != s.field && p[i] != '\r' && p[i] != '\n') {
-        if (k < 4)
-            enc[k] = p[i];
-        ++k;
-        ++i;
-    }
-    s.component = enc[0];
-    s.repetition = enc[1];
-    s.escape = enc[2];
-    s.subcomponent = enc[3];
-    if (!s.valid())
-        return make_error_code(error::invalid_delimiters);
-    out = s;
-    header_fields_end = i;
-    return {};
-}
 
 struct message_builder
 {

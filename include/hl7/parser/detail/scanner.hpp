@@ -1,0 +1,131 @@
+#ifndef HL7_PARSER_DETAIL_SCANNER_HPP
+#define HL7_PARSER_DETAIL_SCANNER_HPP
+
+// The text rules of HL7 v2, each written once: what a segment id is and
+// where a header declares its delimiters. The parse engine
+// (message_builder), locate, paths and the model's editing and ACK code
+// read text only through these. Nothing here is API.
+
+#include <hl7/model/error.hpp>
+#include <hl7/model/separators.hpp>
+
+#include <cstddef>
+#include <string_view>
+#include <system_error>
+
+namespace hl7::detail {
+
+//--------------------------------------------------------------------------
+// Line breaks
+
+/** Which bytes end a line (a segment). */
+struct line_breaks
+{
+    bool cr = true;   // CR ends a line
+    bool lf = true;   // LF ends a line
+    bool crlf = true; // CR followed by LF is one break (else a break and an empty line, or an LF of data)
+
+    /// CR, LF or CRLF: the parser's default.
+    static constexpr line_breaks
+    any() noexcept
+    {
+        return {true, true, true};
+    }
+
+    /// As hl7::parse_options::strict_terminators asks: CR only, LF is data.
+    static constexpr line_breaks
+    for_options(bool strict_terminators) noexcept
+    {
+        return strict_terminators ? line_breaks{true, false, false} : any();
+    }
+
+    constexpr bool
+    is_break(char c) const noexcept
+    {
+        return (c == '\r' && cr) || (c == '\n' && lf);
+    }
+};
+
+//--------------------------------------------------------------------------
+// Segment ids and fields
+
+constexpr bool
+is_id_char(char c) noexcept
+{
+    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z');
+}
+
+/// Three ASCII letters or digits (what parse_options::validate_segment_ids asks for).
+constexpr bool
+is_valid_segment_id(std::string_view id) noexcept
+{
+    return id.size() == 3 && is_id_char(id[0]) && is_id_char(id[1]) && is_id_char(id[2]);
+}
+
+/// MSH, BHS or FHS: the segments whose fields 1 and 2 declare the delimiters.
+constexpr bool
+is_header_id(std::string_view id) noexcept
+{
+    return id.size() == 3 && ((id[0] == 'M' && id[1] == 'S' && id[2] == 'H') ||
+                              ((id[0] == 'B' || id[0] == 'F') && id[1] == 'H' && id[2] == 'S'));
+}
+
+/// True when `text` begins with MSH, BHS or FHS.
+constexpr bool
+starts_with_header_id(std::string_view text) noexcept
+{
+    return is_header_id(text.substr(0, 3));
+}
+
+/// The first field separator or line break at or after `pos`, or text.size(): where a field ends.
+constexpr std::size_t
+field_end(std::string_view text, std::size_t pos, char field_sep, line_breaks b) noexcept
+{
+    while (pos < text.size() && text[pos] != field_sep && !b.is_break(text[pos]))
+        ++pos;
+    return pos;
+}
+
+/** The length of the segment id at the start of `text` (a segment, possibly
+    followed by more text).
+
+    Three letters or digits followed by the field separator, a line break or
+    the end are the id, even when the field separator is itself a letter or
+    digit that occurs in them ("MSHS^~\&S..." declares 'S'). Anything else
+    runs to the first field separator or line break, an id that
+    parse_options::validate_segment_ids rejects (and that is empty when the
+    segment starts with the field separator).
+*/
+constexpr std::size_t
+segment_id_length(std::string_view text, char field_sep, line_breaks b) noexcept
+{
+    if (is_valid_segment_id(text.substr(0, 3)) && field_end(text, 3, field_sep, b) == 3)
+        return 3;
+    return field_end(text, 0, field_sep, b);
+}
+
+/** Reads the delimiters declared by the header segment at the start of
+    `text` (which begins with MSH, BHS or FHS). `header_fields_end` receives
+    the offset where MSH-2 ends. */
+inline std::error_code
+read_delimiters(std::string_view text, separators& out, std::size_t& header_fields_end) noexcept
+{
+    if (text.size() < 4 || line_breaks::any().is_break(text[3]))
+        return make_error_code(error::truncated_header);
+    separators s;
+    s.field = text[3];
+    std::size_t const end = field_end(text, 4, s.field, line_breaks::any());
+    // Encoding characters left out keep their defaults; extra ones are ignored.
+    char* const slots[4] = {&s.component, &s.repetition, &s.escape, &s.subcomponent};
+    for (std::size_t k = 0; k < 4 && 4 + k < end; ++k)
+        *slots[k] = text[4 + k];
+    if (!s.valid())
+        return make_error_code(error::invalid_delimiters);
+    out = s;
+    header_fields_end = end;
+    return {};
+}
+
+} // namespace hl7::detail
+
+#endif
