@@ -187,10 +187,11 @@ inline message
 make_nak(std::string_view raw_payload, std::string_view code, std::string_view text,
          std::string_view error_code = "207")
 {
-    separators seps;
     // The header line, after the blank lines parse() would skip.
-    std::string_view line = raw_payload.substr(std::min(raw_payload.find_first_not_of("\r\n"), raw_payload.size()));
-    line = line.substr(0, line.find_first_of("\r\n"));
+    auto const breaks = detail::line_breaks::any();
+    auto const l = detail::line_at(raw_payload, detail::skip_breaks(raw_payload, 0, breaks), breaks);
+    std::string_view const line = raw_payload.substr(l.begin, l.end - l.begin);
+    separators seps;
     std::size_t header_end = 0;
     bool const header =
         line.size() >= 4 && detail::starts_with_header_id(line) && !detail::read_delimiters(line, seps, header_end);

@@ -10,7 +10,6 @@
 #include <hl7/parser/detail/scanner.hpp>
 
 #include <cstddef>
-#include <cstring>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -66,23 +65,13 @@ locate(std::string_view text, std::string_view path_text, std::error_code& ec) n
     if ((ec = detail::read_delimiters(text, seps, header_end)))
         return {};
 
-    // Segments end at the first CR; only a message with no CR at all in its
-    // first line is taken to use LF.
-    std::size_t const first_end = text.find_first_of("\r\n", header_end);
-    char const term = first_end != std::string_view::npos ? text[first_end] : '\r';
-
+    detail::line_breaks const breaks = detail::line_breaks::detect(text, header_end);
     std::size_t seen = 0;
-    std::size_t pos = 0;
-    while (pos < text.size()) {
-        char const* base = text.data() + pos;
-        auto const* hit = static_cast<char const*>(std::memchr(base, term, text.size() - pos));
-        std::size_t const end = hit ? static_cast<std::size_t>(hit - text.data()) : text.size();
-        std::string_view seg = text.substr(pos, end - pos);
-        if (!seg.empty() && seg.front() == '\n')
-            seg.remove_prefix(1); // the LF of a CRLF
-        // The segment id as the parser reads it (the other terminator byte is data).
-        std::size_t const id_len =
-            detail::segment_id_length(seg, seps.field, detail::line_breaks{term == '\r', term == '\n', true});
+    for (std::size_t pos = 0; pos < text.size();) {
+        detail::line const l = detail::line_at(text, pos, breaks);
+        pos = l.next;
+        std::string_view const seg = text.substr(l.begin, l.end - l.begin);
+        std::size_t const id_len = detail::segment_id_length(seg, seps.field, breaks);
         if (seg.substr(0, id_len) == p.segment && ++seen == p.segment_num) {
             bool const header = detail::is_header_id(seg.substr(0, id_len));
             // The segment id, MSH-1 and MSH-2 are never split: below them
@@ -110,7 +99,6 @@ locate(std::string_view text, std::string_view path_text, std::error_code& ec) n
                 f = detail::locate_piece(f, seps.subcomponent, p.subcomponent);
             return f;
         }
-        pos = end + 1;
     }
     ec = make_error_code(error::segment_not_found);
     return {};

@@ -150,15 +150,11 @@ message_builder::parse(message& m, std::string_view text, parse_options const& o
         return fail;
     }
     m.text_.assign(text.data(), text.size());
-    char const* d = m.text_.data();
-    std::size_t const n = m.text_.size();
+    std::string_view const d = m.text_;
+    std::size_t const n = d.size();
+    line_breaks const breaks = line_breaks::for_options(opts.strict_terminators);
 
-    auto is_term = [&](char c) { return c == '\r' || (c == '\n' && !opts.strict_terminators); };
-
-    std::size_t pos = 0;
-    if (opts.allow_empty_segments)
-        while (pos < n && is_term(d[pos]))
-            ++pos;
+    std::size_t pos = opts.allow_empty_segments ? skip_breaks(d, 0, breaks) : 0;
     if (pos == n) {
         fail.ec = make_error_code(error::empty_message);
         return fail;
@@ -167,16 +163,16 @@ message_builder::parse(message& m, std::string_view text, parse_options const& o
         m.contiguous_ = false;
 
     // The header declares the delimiters.
-    if (!starts_with_header_id(std::string_view(d + pos, n - pos))) {
+    if (!starts_with_header_id(d.substr(pos))) {
         // "M" or "MS" alone is a header cut short; anything else is no header.
-        bool const cut_short = n - pos < 3 && std::string_view("MSH").starts_with(std::string_view(d + pos, n - pos));
+        bool const cut_short = n - pos < 3 && std::string_view("MSH").starts_with(d.substr(pos));
         fail.ec = make_error_code(cut_short ? error::truncated_header : error::no_header);
         fail.offset = pos;
         fail.segment = 1;
         return fail;
     }
     std::size_t header_end = 0;
-    if (auto ec = read_delimiters(std::string_view(d + pos, n - pos), m.seps_, header_end)) {
+    if (auto ec = read_delimiters(d.substr(pos), m.seps_, header_end)) {
         fail.ec = ec;
         fail.offset = pos + (ec == error::truncated_header ? std::min<std::size_t>(3, n - pos) : 3);
         fail.segment = 1;
@@ -205,31 +201,23 @@ message_builder::parse(message& m, std::string_view text, parse_options const& o
             m.contiguous_ = false; // no terminator after the last segment
             break;
         }
-        // One terminator: CR, LF or CRLF.
-        if (d[pos] == '\r') {
-            ++pos;
-            if (pos < n && d[pos] == '\n' && !opts.strict_terminators) {
-                ++pos;
-                m.contiguous_ = false;
-            }
-        }
-        else {
-            ++pos;
+        // One line break; anything but a lone CR is rewritten on output.
+        std::size_t const size = break_size(d, pos, breaks);
+        if (size != 1 || d[pos] != segment_terminator)
             m.contiguous_ = false;
-        }
+        pos += size;
         // Empty lines.
         std::size_t const blank = pos;
-        while (pos < n && is_term(d[pos])) {
+        pos = skip_breaks(d, pos, breaks);
+        if (pos != blank) {
             if (!opts.allow_empty_segments) {
                 fail.ec = make_error_code(error::empty_segment);
-                fail.offset = pos;
+                fail.offset = blank;
                 fail.segment = m.segments_.size() + 1;
                 return fail;
             }
-            ++pos;
-        }
-        if (pos != blank)
             m.contiguous_ = false;
+        }
         if (pos == n)
             break;
     }

@@ -1,15 +1,16 @@
 #ifndef HL7_PARSER_DETAIL_SCANNER_HPP
 #define HL7_PARSER_DETAIL_SCANNER_HPP
 
-// The text rules of HL7 v2, each written once: what a segment id is and
-// where a header declares its delimiters. The parse engine
-// (message_builder), locate, paths and the model's editing and ACK code
-// read text only through these. Nothing here is API.
+// The text rules of HL7 v2, each written once: which bytes end a line, what
+// a segment id is and where a header declares its delimiters. The parse
+// engine (message_builder), locate, batches, paths and the model's editing
+// and ACK code read text only through these. Nothing here is API.
 
 #include <hl7/model/error.hpp>
 #include <hl7/model/separators.hpp>
 
 #include <cstddef>
+#include <cstring>
 #include <string_view>
 #include <system_error>
 
@@ -39,12 +40,92 @@ struct line_breaks
         return strict_terminators ? line_breaks{true, false, false} : any();
     }
 
+    /** locate's rule, taken from the first break at or after `from`: a first
+        line that ends in CR means CR or CRLF end lines and an LF alone is
+        data (so CR-terminated messages may carry LF in their values); one
+        that ends in LF means LF ends lines and a CR is data; no break at all
+        reads as CR. */
+    static constexpr line_breaks
+    detect(std::string_view text, std::size_t from) noexcept
+    {
+        for (std::size_t i = from; i < text.size(); ++i)
+            if (text[i] == '\n')
+                return {false, true, false};
+            else if (text[i] == '\r')
+                break;
+        return {true, false, true};
+    }
+
     constexpr bool
     is_break(char c) const noexcept
     {
         return (c == '\r' && cr) || (c == '\n' && lf);
     }
 };
+
+/// Length of the break at `text[pos]` (a break byte): 2 for a CRLF read as one, else 1.
+constexpr std::size_t
+break_size(std::string_view text, std::size_t pos, line_breaks b) noexcept
+{
+    return text[pos] == '\r' && b.crlf && pos + 1 < text.size() && text[pos + 1] == '\n' ? 2 : 1;
+}
+
+/// The first line break at or after `pos`, or text.size().
+inline std::size_t
+find_break(std::string_view text, std::size_t pos, line_breaks b) noexcept
+{
+    if (pos >= text.size())
+        return text.size();
+    if (b.cr != b.lf) {
+        // One break byte: memchr is the fastest scan there is.
+        auto const* hit = static_cast<char const*>(std::memchr(text.data() + pos, b.cr ? '\r' : '\n', text.size() - pos));
+        return hit ? static_cast<std::size_t>(hit - text.data()) : text.size();
+    }
+    if (!b.cr)
+        return text.size();
+    while (pos < text.size() && !b.is_break(text[pos]))
+        ++pos;
+    return pos;
+}
+
+/// The first byte at or after `pos` that is not a line break: past empty lines.
+constexpr std::size_t
+skip_breaks(std::string_view text, std::size_t pos, line_breaks b) noexcept
+{
+    while (pos < text.size() && b.is_break(text[pos]))
+        ++pos;
+    return pos;
+}
+
+/// One line of a text: its content [begin, end), and where the next line starts.
+struct line
+{
+    std::size_t begin;
+    std::size_t end;
+    std::size_t next;
+};
+
+/// The line that starts at `pos`; the next one starts after one break.
+inline line
+line_at(std::string_view text, std::size_t pos, line_breaks b) noexcept
+{
+    std::size_t const end = find_break(text, pos, b);
+    return {pos, end, end < text.size() ? end + break_size(text, end, b) : end};
+}
+
+/** Calls `f(line)` for every line of `text`, empty ones included, until it
+    returns false. */
+template<class F>
+void
+for_each_line(std::string_view text, line_breaks b, F&& f)
+{
+    for (std::size_t pos = 0; pos < text.size();) {
+        line const l = line_at(text, pos, b);
+        if (!f(l))
+            return;
+        pos = l.next;
+    }
+}
 
 //--------------------------------------------------------------------------
 // Segment ids and fields
