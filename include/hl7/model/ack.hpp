@@ -201,30 +201,16 @@ make_nak(std::string_view raw_payload, std::string_view code, std::string_view t
     auto field = [&](std::size_t n) -> std::string_view {
         if (!header || n < 3)
             return {};
-        std::size_t pos = header_end;
-        for (std::size_t k = 3; k <= n; ++k) {
-            if (pos >= line.size())
+        std::string_view const v = detail::segment_field(line, 3, seps.field, n);
+        // A value that could not be re-read safely is left out.
+        for (char c : v)
+            if (static_cast<unsigned char>(c) < 0x20)
                 return {};
-            ++pos; // past the field separator
-            std::size_t const next = std::min(line.find(seps.field, pos), line.size());
-            if (k == n) {
-                std::string_view v = line.substr(pos, next - pos);
-                // A value that could not be re-read safely is left out.
-                for (char c : v)
-                    if (static_cast<unsigned char>(c) < 0x20)
-                        return {};
-                return v;
-            }
-            pos = next;
-        }
-        return {};
+        return v;
     };
-    std::string_view type = field(9);
-    std::string_view trigger;
-    if (auto c = type.find(seps.component); c != std::string_view::npos) {
-        trigger = type.substr(c + 1);
-        trigger = trigger.substr(0, trigger.find_first_of(std::string{seps.component, seps.subcomponent, seps.repetition}));
-    }
+    // The trigger event: MSH-9.2, up to any further delimiter.
+    std::string_view const trigger = detail::piece(
+        detail::piece(detail::piece(field(9), seps.component, 2), seps.subcomponent, 1), seps.repetition, 1);
     ack_options o;
     o.code = std::string(code);
     o.text = std::string(text);

@@ -16,24 +16,6 @@
 
 namespace hl7 {
 
-namespace detail {
-
-// The piece `index` (1-based) of `text` split on `sep`; empty past the end.
-inline std::string_view
-locate_piece(std::string_view text, char sep, std::size_t index) noexcept
-{
-    for (std::size_t i = 1;; ++i) {
-        auto const at = text.find(sep);
-        if (i == index)
-            return text.substr(0, at);
-        if (at == std::string_view::npos)
-            return {};
-        text.remove_prefix(at + 1);
-    }
-}
-
-} // namespace detail
-
 /** The raw (escaped) text of the element at `path` in the unparsed message
     `text`, as a view into `text`: `locate(text, "MSH.10")`, `"PID.3.1"`.
 
@@ -72,33 +54,23 @@ locate(std::string_view text, std::string_view path_text, std::error_code& ec) n
         pos = l.next;
         std::string_view const seg = text.substr(l.begin, l.end - l.begin);
         std::size_t const id_len = detail::segment_id_length(seg, seps.field, breaks);
-        if (seg.substr(0, id_len) == p.segment && ++seen == p.segment_num) {
-            bool const header = detail::is_header_id(seg.substr(0, id_len));
-            // The segment id, MSH-1 and MSH-2 are never split: below them
-            // only position 1 exists, as in the parsed model.
-            auto unsplit = [&](std::string_view whole) {
-                bool const first = (p.depth < 2 || p.repetition == 1) && (p.depth < 3 || p.component == 1) &&
-                                   (p.depth < 4 || p.subcomponent == 1);
-                return first ? whole : std::string_view();
-            };
-            if (p.field == 0)
-                return unsplit(seg.substr(0, id_len));
-            if (header && p.field == 1)
-                return unsplit(seg.substr(3, 1));
-            // Fields are split after the id (a letter separator may occur in
-            // it); in a header, piece k after the id is field k+1.
-            std::string_view const body = id_len < seg.size() ? seg.substr(id_len + 1) : std::string_view();
-            std::string_view f = detail::locate_piece(body, seps.field, header ? p.field - 1 : p.field);
-            if (header && p.field == 2)
-                return unsplit(f);
-            if (p.depth >= 2)
-                f = detail::locate_piece(f, seps.repetition, p.repetition);
-            if (p.depth >= 3)
-                f = detail::locate_piece(f, seps.component, p.component);
-            if (p.depth >= 4)
-                f = detail::locate_piece(f, seps.subcomponent, p.subcomponent);
-            return f;
+        if (seg.substr(0, id_len) != p.segment || ++seen != p.segment_num)
+            continue;
+        std::string_view f = detail::segment_field(seg, id_len, seps.field, p.field);
+        // The segment id, MSH-1 and MSH-2 are never split: below them only
+        // position 1 exists, as in the parsed model.
+        if (p.field == 0 || (detail::is_header_id(seg.substr(0, id_len)) && p.field <= 2)) {
+            bool const first = (p.depth < 2 || p.repetition == 1) && (p.depth < 3 || p.component == 1) &&
+                               (p.depth < 4 || p.subcomponent == 1);
+            return first ? f : std::string_view();
         }
+        if (p.depth >= 2)
+            f = detail::piece(f, seps.repetition, p.repetition);
+        if (p.depth >= 3)
+            f = detail::piece(f, seps.component, p.component);
+        if (p.depth >= 4)
+            f = detail::piece(f, seps.subcomponent, p.subcomponent);
+        return f;
     }
     ec = make_error_code(error::segment_not_found);
     return {};

@@ -492,19 +492,10 @@ namespace detail {
 inline std::pair<std::size_t, std::size_t>
 ensure_child(std::string& text, std::size_t b, std::size_t e, char sep, std::size_t index)
 {
-    std::size_t start = b;
-    std::size_t seen = 1;
-    for (std::size_t i = b; i < e; ++i) {
-        if (text[i] != sep)
-            continue;
-        if (seen == index)
-            return {start, i};
-        ++seen;
-        start = i + 1;
-    }
-    if (seen == index)
-        return {start, e};
-    std::size_t const missing = index - seen;
+    auto const span = find_piece(text, b, e, sep, index);
+    if (span.found)
+        return {span.begin, span.end};
+    std::size_t const missing = index - span.pieces;
     text.insert(e, missing, sep);
     return {e + missing, e + missing};
 }
@@ -566,13 +557,10 @@ message::set(path const& p, std::string_view raw_value, std::string_view path_te
         throw path_error(make_error_code(p.field == 0 ? error::invalid_path : error::read_only_field),
                          std::string(path_text));
 
-    // Split only after the id (a letter used as field separator may occur in
-    // it). In a header, piece i after the id is field i+1, since MSH-1 is the
-    // separator itself.
+    // Split only after the id (a letter used as field separator may occur in it).
     if (text.size() == id_len)
         text += seps_.field; // a segment that has only its id
-    std::size_t const piece = header ? p.field - 1 : p.field;
-    auto [b, e] = detail::ensure_child(text, id_len + 1, text.size(), seps_.field, piece);
+    auto [b, e] = detail::ensure_child(text, id_len + 1, text.size(), seps_.field, detail::field_piece(p.field, header));
     if (p.depth >= 2) {
         std::tie(b, e) = detail::ensure_child(text, b, e, seps_.repetition, p.repetition);
         if (p.depth >= 3) {

@@ -2,9 +2,10 @@
 #define HL7_PARSER_DETAIL_SCANNER_HPP
 
 // The text rules of HL7 v2, each written once: which bytes end a line, what
-// a segment id is and where a header declares its delimiters. The parse
-// engine (message_builder), locate, batches, paths and the model's editing
-// and ACK code read text only through these. Nothing here is API.
+// a segment id is, where a header declares its delimiters and which piece of
+// a value a position names. The parse engine (message_builder), locate,
+// batches, paths and the model's views, editing and ACK code read text only
+// through these. Nothing here is API.
 
 #include <hl7/model/error.hpp>
 #include <hl7/model/separators.hpp>
@@ -205,6 +206,85 @@ read_delimiters(std::string_view text, separators& out, std::size_t& header_fiel
     out = s;
     header_fields_end = end;
     return {};
+}
+
+//--------------------------------------------------------------------------
+// Pieces: the n-th part of a value split by a separator
+
+inline constexpr std::size_t no_cut = std::string_view::npos;
+
+/// Where a piece lies; `found` false past the last piece, with `pieces` the number there are.
+struct piece_span
+{
+    std::size_t begin;
+    std::size_t end;
+    std::size_t pieces;
+    bool found;
+};
+
+/** Piece `index` (1-based) of the range [begin, end), cut at the separator
+    positions `next_cut()` returns in increasing order (no_cut after the
+    last). Fields, repetitions, components and sub-components are all
+    pieces, whether the separators are found in text or in the index. */
+template<class NextCut>
+constexpr piece_span
+nth_piece(std::size_t begin, std::size_t end, std::size_t index, NextCut&& next_cut)
+{
+    std::size_t start = begin;
+    for (std::size_t seen = 1;; ++seen) {
+        std::size_t const cut = next_cut();
+        if (seen == index)
+            return {start, cut == no_cut ? end : cut, seen, true};
+        if (cut == no_cut)
+            return {end, end, seen, false};
+        start = cut + 1;
+    }
+}
+
+/// Where piece `index` (1-based) of text[begin, end) split on `sep` lies.
+constexpr piece_span
+find_piece(std::string_view text, std::size_t begin, std::size_t end, char sep, std::size_t index) noexcept
+{
+    std::string_view const range = text.substr(0, end);
+    std::size_t from = begin;
+    return nth_piece(begin, end, index, [&] {
+        std::size_t const at = range.find(sep, from);
+        if (at != std::string_view::npos)
+            from = at + 1;
+        return at; // npos is no_cut
+    });
+}
+
+/// Piece `index` (1-based) of `text` split on `sep`; empty past the end.
+constexpr std::string_view
+piece(std::string_view text, char sep, std::size_t index) noexcept
+{
+    auto const span = find_piece(text, 0, text.size(), sep, index);
+    return span.found ? text.substr(span.begin, span.end - span.begin) : std::string_view();
+}
+
+/** Which piece after the segment id field `field` (>= 1) is: in a header,
+    field 1 is the field separator itself, so piece k is field k+1. */
+constexpr std::size_t
+field_piece(std::size_t field, bool header) noexcept
+{
+    return header ? field - 1 : field;
+}
+
+/** Field `field` of the segment text `seg` (no line break in it) whose id
+    is `id_length` bytes long, raw: field 0 is the id, and in a header
+    field 1 the field separator. Fields are split after the id, since a
+    letter used as field separator may occur in it. Empty past the end. */
+constexpr std::string_view
+segment_field(std::string_view seg, std::size_t id_length, char field_sep, std::size_t field) noexcept
+{
+    bool const header = is_header_id(seg.substr(0, id_length));
+    if (field == 0)
+        return seg.substr(0, id_length);
+    if (header && field == 1)
+        return seg.substr(id_length, 1);
+    std::string_view const rest = id_length < seg.size() ? seg.substr(id_length + 1) : std::string_view();
+    return piece(rest, field_sep, field_piece(field, header));
 }
 
 } // namespace hl7::detail
