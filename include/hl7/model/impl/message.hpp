@@ -5,10 +5,7 @@
 // editing. Included at the end of message.hpp.
 
 #include <hl7/parser/detail/message_builder.hpp>
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
+#include <hl7/parser/detail/scanner.hpp>
 
 #include <algorithm>
 #include <ostream>
@@ -22,13 +19,11 @@ namespace hl7 {
 namespace detail {
 
 inline std::size_t
-message_builder::index_segment(message& m, byte_table const& table, std::size_t begin,
+message_builder::index_segment(message& m, delimiter_scanner const& scanner, std::size_t begin,
                                parse_options const& opts, parse_failure& fail)
 {
-    // The text always ends in a NUL (std::string guarantees it), which
-    // stops the scanning loops below without a bounds check per byte.
-    char const* d = m.text_.data();
-    std::size_t const n = m.text_.size();
+    std::string_view const text = m.text_;
+    char const field_sep = m.seps_.field;
     std::size_t const seg_number = m.segments_.size() + 1;
     auto failed = [&](error e, std::size_t at) {
         fail.ec = make_error_code(e);
@@ -37,11 +32,9 @@ message_builder::index_segment(message& m, byte_table const& table, std::size_t 
         return at;
     };
     auto u32 = [](std::size_t v) { return static_cast<std::uint32_t>(v); };
-
     std::uint32_t const first_field = u32(m.fields_.size());
 
-    std::string_view const text = m.text_;
-    std::string_view const id = text.substr(begin, segment_id_length(text.substr(begin), m.seps_.field, table.breaks));
+    std::string_view const id = text.substr(begin, segment_id_length(text.substr(begin), field_sep, scanner.breaks()));
     if (id.empty())
         return failed(error::empty_segment, begin);
     if (opts.validate_segment_ids && !is_valid_segment_id(id))
@@ -49,79 +42,24 @@ message_builder::index_segment(message& m, byte_table const& table, std::size_t 
     std::size_t q = begin + id.size();
     m.fields_.push_back(field_rec{u32(begin), u32(q), u32(m.marks_.size()), 0});
 
-    if (table.cls[static_cast<unsigned char>(d[q])] == byte_field) {
+    if (q < text.size() && text[q] == field_sep) {
         ++q;
         if (is_header_id(id)) {
             // MSH-1 is the separator itself; MSH-2 the encoding characters,
             // which are never split.
             m.fields_.push_back(field_rec{u32(q - 1), u32(q), u32(m.marks_.size()), 0});
-            std::size_t const e = field_end(text, q, m.seps_.field, table.breaks);
+            std::size_t const e = field_end(text, q, field_sep, scanner.breaks());
             m.fields_.push_back(field_rec{u32(q), u32(e), u32(m.marks_.size()), 0});
             q = e;
-            if (table.cls[static_cast<unsigned char>(d[q])] != byte_field)
+            if (q == text.size() || text[q] != field_sep)
                 goto done;
             ++q;
         }
-        std::size_t field_start = q;
-        std::uint32_t mark_start = u32(m.marks_.size());
         std::size_t const field_limit = opts.max_fields + 1 + first_field; // +1: the id
-#if defined(__SSE2__)
-        __m128i const v_f = _mm_set1_epi8(m.seps_.field), v_c = _mm_set1_epi8(m.seps_.component),
-                      v_r = _mm_set1_epi8(m.seps_.repetition), v_s = _mm_set1_epi8(m.seps_.subcomponent),
-                      v_cr = _mm_set1_epi8('\r'), v_lf = _mm_set1_epi8(table.cls[static_cast<unsigned char>('\n')] == byte_terminator ? '\n' : '\r'),
-                      v_0 = _mm_setzero_si128();
-#endif
-        for (;;) {
-            unsigned char c;
-#if defined(__SSE2__)
-            // Most fields are short: look at the first 16 bytes one at a time
-            // (unrolled; a stop byte, at worst the final NUL, ends it before
-            // the end of the text), and only a longer run 16 at a time.
-            {
-                std::size_t k = 0;
-                for (; k < 16; ++k)
-                    if (table.cls[static_cast<unsigned char>(d[q + k])] != byte_plain)
-                        break;
-                q += k;
-                if (k == 16) {
-                    while (q + 16 <= n) {
-                        __m128i const b = _mm_loadu_si128(reinterpret_cast<__m128i const*>(d + q));
-                        __m128i const hit = _mm_or_si128(
-                            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b, v_f), _mm_cmpeq_epi8(b, v_c)),
-                                         _mm_or_si128(_mm_cmpeq_epi8(b, v_r), _mm_cmpeq_epi8(b, v_s))),
-                            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b, v_cr), _mm_cmpeq_epi8(b, v_lf)),
-                                         _mm_cmpeq_epi8(b, v_0)));
-                        unsigned const mask = static_cast<unsigned>(_mm_movemask_epi8(hit));
-                        if (mask) {
-                            q += static_cast<std::size_t>(__builtin_ctz(mask));
-                            break;
-                        }
-                        q += 16;
-                    }
-                }
-            }
-#endif
-            while ((c = table.cls[static_cast<unsigned char>(d[q])]) == byte_plain)
-                ++q;
-            if (c == byte_field) {
-                m.fields_.push_back(field_rec{u32(field_start), u32(q), mark_start, u32(m.marks_.size()) - mark_start});
-                if (m.fields_.size() > field_limit)
-                    return failed(error::too_many_fields, q);
-                field_start = ++q;
-                mark_start = u32(m.marks_.size());
-            }
-            else if (c == byte_terminator || q == n) {
-                break;
-            }
-            else if (c == byte_nul) {
-                ++q; // a NUL byte inside the data
-            }
-            else {
-                m.marks_.push_back((u32(q) << 2) | static_cast<std::uint32_t>(c - byte_field));
-                ++q;
-            }
-        }
-        m.fields_.push_back(field_rec{u32(field_start), u32(q), mark_start, u32(m.marks_.size()) - mark_start});
+        field_indexer fields{m.fields_, m.marks_, q, u32(m.marks_.size()), field_limit};
+        q = scanner.scan(text, q, fields);
+        if (m.fields_.size() <= field_limit)
+            fields.finish(q);
         if (m.fields_.size() > field_limit)
             return failed(error::too_many_fields, q);
     }
@@ -185,7 +123,7 @@ message_builder::parse(message& m, std::string_view text, parse_options const& o
     m.fields_.reserve(n / 8 + 16);
     m.marks_.reserve(n / 16 + 16);
 
-    byte_table const table(m.seps_, opts.strict_terminators);
+    delimiter_scanner const scanner(m.seps_, breaks);
     for (;;) {
         if (m.segments_.size() == opts.max_segments) {
             fail.ec = make_error_code(error::too_many_segments);
@@ -193,7 +131,7 @@ message_builder::parse(message& m, std::string_view text, parse_options const& o
             fail.segment = m.segments_.size() + 1;
             return fail;
         }
-        std::size_t const end = index_segment(m, table, pos, opts, fail);
+        std::size_t const end = index_segment(m, scanner, pos, opts, fail);
         if (fail.ec)
             return fail;
         pos = end;
@@ -237,8 +175,8 @@ message_builder::append_indexed(message& m, std::string_view text, parse_failure
     m.text_.append(text);
     parse_options opts;
     opts.max_fields = std::size_t{1} << 30; // an edit is bounded by the message size instead
-    byte_table const table(m.seps_, m.lf_is_data_);
-    std::size_t const end = index_segment(m, table, begin, opts, fail);
+    delimiter_scanner const scanner(m.seps_, line_breaks::for_options(m.lf_is_data_));
+    std::size_t const end = index_segment(m, scanner, begin, opts, fail);
     if (!fail.ec && end != m.text_.size()) {
         fail.ec = make_error_code(error::embedded_terminator);
         fail.offset = end - begin;
