@@ -201,9 +201,7 @@ batch_throw(error e, std::size_t offset, std::size_t segment, std::string const&
 {
     auto const ec = make_error_code(e);
     // std::system_error appends ": " and the error code's message.
-    std::string what = why + " at byte " + std::to_string(offset);
-    if (segment)
-        what += " (segment " + std::to_string(segment) + ")";
+    std::string const what = why + " " + error_position(offset, segment);
     switch (e) {
     case error::duplicate_batch_header:
     case error::duplicate_file_header:
