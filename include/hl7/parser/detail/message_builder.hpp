@@ -50,8 +50,7 @@ struct field_indexer
     operator()(std::size_t at, unsigned char cls)
     {
         if (cls == byte_field) {
-            fields.push_back(field_rec{static_cast<std::uint32_t>(field_start), static_cast<std::uint32_t>(at),
-                                       mark_start, static_cast<std::uint32_t>(marks.size()) - mark_start});
+            finish(at);
             field_start = at + 1;
             mark_start = static_cast<std::uint32_t>(marks.size());
             return fields.size() <= field_limit;
@@ -62,12 +61,18 @@ struct field_indexer
         return true;
     }
 
-    // The field that the line break (or the end of the text) at `at` ends.
-    void
+    // The field that the delimiter or line break (or the end of the text) at `at` ends.
+    HL7_DETAIL_ALWAYS_INLINE void
     finish(std::size_t at)
     {
-        fields.push_back(field_rec{static_cast<std::uint32_t>(field_start), static_cast<std::uint32_t>(at), mark_start,
-                                   static_cast<std::uint32_t>(marks.size()) - mark_start});
+        // Written in place: a field_rec built first and copied in was four
+        // 4-byte stores read back as one 16-byte load, which the store
+        // buffer cannot forward (clang -O2 lost ~20% of its parse speed there).
+        field_rec& f = fields.emplace_back();
+        f.begin = static_cast<std::uint32_t>(field_start);
+        f.end = static_cast<std::uint32_t>(at);
+        f.first_mark = mark_start;
+        f.mark_count = static_cast<std::uint32_t>(marks.size()) - mark_start;
     }
 };
 
