@@ -94,10 +94,7 @@ split_frames(std::string_view text)
 inline std::string
 describe(hl7::parse_error const& e, std::size_t base_offset = 0)
 {
-    std::string s = e.code().message() + " at byte " + std::to_string(base_offset + e.offset());
-    if (e.segment())
-        s += " (segment " + std::to_string(e.segment()) + ")";
-    return s;
+    return e.code().message() + " " + hl7::error_position(base_offset + e.offset(), e.segment());
 }
 
 namespace detail {

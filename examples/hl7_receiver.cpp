@@ -187,10 +187,7 @@ is_reject(std::error_code const& ec)
 std::string
 describe(hl7::parse_error const& e)
 {
-    std::string s = "parse error: " + e.code().message() + " at byte " + std::to_string(e.offset());
-    if (e.segment())
-        s += " (segment " + std::to_string(e.segment()) + ")";
-    return s;
+    return "parse error: " + e.code().message() + " " + hl7::error_position(e.offset(), e.segment());
 }
 
 //--------------------------------------------------------------------------

@@ -2,8 +2,10 @@
 // serialisation re-parses to the same model and is a fixed point.
 //
 // Input: byte 0 picks the parse options (see options_from_byte), the rest is
-// the message text.
+// the message text. The scanner's 16-byte delimiter scan, which the parser
+// runs on, must also find exactly what a byte-by-byte reading finds.
 
+#include <hl7/parser/detail/scanner.hpp>
 #include <hl7/parser/parse.hpp>
 
 #include "hl7_fuzz_support.hpp"
@@ -60,6 +62,50 @@ compare_models(hl7::message const& a, hl7::message const& b)
     }
 }
 
+// The delimiters and line breaks of `text` from every 7th start, found by
+// delimiter_scanner::scan and byte by byte, with the delimiters its header
+// declares (or the defaults).
+void
+check_scan(std::string_view text, hl7::parse_options const& opts)
+{
+    hl7::separators seps;
+    std::size_t header_end = 0;
+    if (!hl7::detail::starts_with_header_id(text) || hl7::detail::read_delimiters(text, seps, header_end))
+        seps = hl7::separators{};
+    auto const breaks = hl7::detail::line_breaks::for_options(opts.strict_terminators);
+    hl7::detail::delimiter_scanner const scanner(seps, breaks);
+    for (std::size_t start = 0; start <= text.size() && start < 64; start += 7) {
+        std::size_t expect = start; // the first byte not yet accounted for
+        auto plain_up_to = [&](std::size_t at) {
+            for (; expect < at; ++expect) {
+                char const c = text[expect];
+                HL7_FUZZ_CHECK((!seps.is_delimiter(c) || c == seps.escape) && !breaks.is_break(c),
+                               "scan skipped byte " + std::to_string(expect) + " of " + printable(text));
+            }
+        };
+        auto on = [&](std::size_t at, unsigned char cls) {
+            HL7_FUZZ_CHECK(at >= expect && at < text.size(), "scan out of order in " + printable(text));
+            plain_up_to(at);
+            char const c = text[at];
+            unsigned char const want = c == seps.field          ? hl7::detail::byte_field
+                                       : c == seps.repetition   ? hl7::detail::byte_repetition
+                                       : c == seps.component    ? hl7::detail::byte_component
+                                       : c == seps.subcomponent ? hl7::detail::byte_subcomponent
+                                       : breaks.is_break(c)     ? hl7::detail::byte_break
+                                                                : hl7::detail::byte_plain;
+            HL7_FUZZ_CHECK(want != hl7::detail::byte_plain && cls == want,
+                           "scan class at " + std::to_string(at) + " of " + printable(text));
+            expect = at + 1;
+            return cls != hl7::detail::byte_break;
+        };
+        std::size_t const end = scanner.scan(text, start, on);
+        if (end == text.size())
+            plain_up_to(text.size());
+        else
+            HL7_FUZZ_CHECK(expect == end + 1 && breaks.is_break(text[end]), "scan stopped early in " + printable(text));
+    }
+}
+
 } // namespace
 
 extern "C" int
@@ -69,6 +115,7 @@ LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size)
         return 0;
     hl7::parse_options const opts = hl7_fuzz::options_from_byte(data[0]);
     std::string_view const text(reinterpret_cast<char const*>(data) + 1, size - 1);
+    check_scan(text, opts);
 
     std::error_code ec;
     hl7::message const m = hl7::parse(text, ec, opts);

@@ -6,6 +6,7 @@
 #include <hl7/model/control_id.hpp>
 #include <hl7/model/datetime.hpp>
 #include <hl7/model/message.hpp>
+#include <hl7/parser/detail/scanner.hpp>
 
 #include <chrono>
 #include <optional>
@@ -186,43 +187,30 @@ inline message
 make_nak(std::string_view raw_payload, std::string_view code, std::string_view text,
          std::string_view error_code = "207")
 {
-    separators seps;
     // The header line, after the blank lines parse() would skip.
-    std::string_view line = raw_payload.substr(std::min(raw_payload.find_first_not_of("\r\n"), raw_payload.size()));
-    line = line.substr(0, line.find_first_of("\r\n"));
+    auto const breaks = detail::line_breaks::any();
+    auto const l = detail::line_at(raw_payload, detail::skip_breaks(raw_payload, 0, breaks), breaks);
+    std::string_view const line = raw_payload.substr(l.begin, l.end - l.begin);
+    separators seps;
     std::size_t header_end = 0;
-    bool const header = line.size() >= 4 && detail::is_header_id(line.data()) &&
-                        !detail::read_delimiters(line.data(), line.size(), seps, header_end);
+    bool const header =
+        line.size() >= 4 && detail::starts_with_header_id(line) && !detail::read_delimiters(line, seps, header_end);
     if (!header)
         seps = separators{};
     // Fields of the header line by HL7 number (MSH-1 is the separator).
     auto field = [&](std::size_t n) -> std::string_view {
         if (!header || n < 3)
             return {};
-        std::size_t pos = header_end;
-        for (std::size_t k = 3; k <= n; ++k) {
-            if (pos >= line.size())
+        std::string_view const v = detail::segment_field(line, 3, seps.field, n);
+        // A value that could not be re-read safely is left out.
+        for (char c : v)
+            if (static_cast<unsigned char>(c) < 0x20)
                 return {};
-            ++pos; // past the field separator
-            std::size_t const next = std::min(line.find(seps.field, pos), line.size());
-            if (k == n) {
-                std::string_view v = line.substr(pos, next - pos);
-                // A value that could not be re-read safely is left out.
-                for (char c : v)
-                    if (static_cast<unsigned char>(c) < 0x20)
-                        return {};
-                return v;
-            }
-            pos = next;
-        }
-        return {};
+        return v;
     };
-    std::string_view type = field(9);
-    std::string_view trigger;
-    if (auto c = type.find(seps.component); c != std::string_view::npos) {
-        trigger = type.substr(c + 1);
-        trigger = trigger.substr(0, trigger.find_first_of(std::string{seps.component, seps.subcomponent, seps.repetition}));
-    }
+    // The trigger event: MSH-9.2, up to any further delimiter.
+    std::string_view const trigger = detail::piece(
+        detail::piece(detail::piece(field(9), seps.component, 2), seps.subcomponent, 1), seps.repetition, 1);
     ack_options o;
     o.code = std::string(code);
     o.text = std::string(text);

@@ -158,6 +158,18 @@ private:
     std::size_t segment_;
 };
 
+/** Where a parse error is, as its messages say it: `"at byte 42 (segment 3)"`,
+    or `"at byte 42"` when `segment` is 0 (not within a segment). For a
+    caller's own message: `e.code().message() + " " + hl7::error_position(e.offset(), e.segment())`. */
+inline std::string
+error_position(std::size_t offset, std::size_t segment)
+{
+    std::string out = "at byte " + std::to_string(offset);
+    if (segment)
+        out += " (segment " + std::to_string(segment) + ")";
+    return out;
+}
+
 /// A batch or file whose headers and trailers do not fit together.
 class batch_error : public parse_error
 {

@@ -262,11 +262,9 @@ unescape_append(std::string& out, std::string_view text, separators const& seps,
 inline std::string
 unescape(std::string_view text, separators const& seps)
 {
+    if (text.empty() || std::memchr(text.data(), seps.escape, text.size()) == nullptr)
+        return std::string(text); // a copy is cheaper than assign(), which checks for aliasing
     std::string out;
-    if (text.empty() || std::memchr(text.data(), seps.escape, text.size()) == nullptr) {
-        out.assign(text);
-        return out;
-    }
     out.reserve(text.size());
     unescape_append(out, text, seps, nullptr);
     return out;

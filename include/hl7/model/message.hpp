@@ -323,6 +323,7 @@ private:
     resolved resolve(path const& p, std::error_code& ec) const noexcept;
     void set(path const& p, std::string_view raw_value, std::string_view path_text);
     detail::node field_node(std::uint32_t segment_index, std::size_t n) const noexcept;
+    std::string_view segment_id(std::uint32_t segment_index) const noexcept;
     std::uint32_t find_segment(std::string_view id, std::size_t nth) const noexcept;
     void replace_segment_text(std::uint32_t index, std::string_view text);
     void compact_if_wasteful();

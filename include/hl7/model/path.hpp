@@ -2,6 +2,7 @@
 #define HL7_PATH_HPP
 
 #include <hl7/model/error.hpp>
+#include <hl7/parser/detail/scanner.hpp>
 
 #include <cstddef>
 #include <string>
@@ -87,9 +88,8 @@ parse_path(std::string_view text, std::error_code& ec) noexcept
     if (head.size() < 3)
         return bad();
     p.segment = head.substr(0, 3);
-    for (char c : p.segment)
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
-            return bad();
+    if (!detail::is_valid_segment_id(p.segment))
+        return bad();
     if (head.size() > 3) {
         if (!detail::parse_path_number(head.substr(3), '\0', p.segment_num) || p.segment_num == 0 ||
             head[3] < '0' || head[3] > '9')

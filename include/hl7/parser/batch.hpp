@@ -52,9 +52,10 @@
 
 #include <hl7/model/error.hpp>
 #include <hl7/model/message.hpp>
-#include <hl7/parser/parse_options.hpp>
-#include <hl7/parser/parse.hpp>
 #include <hl7/model/separators.hpp>
+#include <hl7/parser/detail/scanner.hpp>
+#include <hl7/parser/parse.hpp>
+#include <hl7/parser/parse_options.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -195,46 +196,12 @@ struct batch_line
     batch_kind kind;
 };
 
-/** Calls `f(begin, end, next)` for every line of `text`, empty ones
-    included. Lines end at CR, LF or CRLF (CR only when `strict`). Stops
-    early when `f` returns false. */
-template<class F>
-inline void
-batch_for_each_line(std::string_view text, bool strict, F&& f)
-{
-    std::size_t pos = 0;
-    std::size_t const n = text.size();
-    while (pos < n) {
-        std::size_t end = pos;
-        if (strict) {
-            end = text.find('\r', pos);
-            if (end == std::string_view::npos)
-                end = n;
-        }
-        else {
-            while (end < n && text[end] != '\r' && text[end] != '\n')
-                ++end;
-        }
-        std::size_t next = end;
-        if (end < n) {
-            next = end + 1;
-            if (!strict && text[end] == '\r' && next < n && text[next] == '\n')
-                ++next;
-        }
-        if (!f(pos, end, next))
-            return;
-        pos = next;
-    }
-}
-
 [[noreturn]] inline void
 batch_throw(error e, std::size_t offset, std::size_t segment, std::string const& why)
 {
     auto const ec = make_error_code(e);
     // std::system_error appends ": " and the error code's message.
-    std::string what = why + " at byte " + std::to_string(offset);
-    if (segment)
-        what += " (segment " + std::to_string(segment) + ")";
+    std::string const what = why + " " + error_position(offset, segment);
     switch (e) {
     case error::duplicate_batch_header:
     case error::duplicate_file_header:
@@ -253,16 +220,16 @@ batch_split(std::string_view text, parse_options const& opts)
                     "input of " + std::to_string(text.size()) + " bytes exceeds the limit of " +
                         std::to_string(opts.max_message_size));
     std::vector<batch_line> lines;
-    batch_for_each_line(text, opts.strict_terminators, [&](std::size_t b, std::size_t e, std::size_t next) {
-        if (b == e) {
+    for_each_line(text, line_breaks::for_options(opts.strict_terminators), [&](line const& l) {
+        if (l.begin == l.end) {
             if (!opts.allow_empty_segments)
-                batch_throw(error::empty_segment, b, lines.size() + 1, "empty line");
+                batch_throw(error::empty_segment, l.begin, lines.size() + 1, "empty line");
             return true;
         }
         if (lines.size() >= opts.max_segments)
-            batch_throw(error::too_many_segments, b, lines.size() + 1,
+            batch_throw(error::too_many_segments, l.begin, lines.size() + 1,
                         "more than " + std::to_string(opts.max_segments) + " segments");
-        lines.push_back(batch_line{b, e, next, batch_classify(text.substr(b, e - b))});
+        lines.push_back(batch_line{l.begin, l.end, l.next, batch_classify(text.substr(l.begin, l.end - l.begin))});
         return true;
     });
     return lines;
@@ -468,14 +435,14 @@ struct batch_survey
 
     batch_survey(std::string_view text, bool strict)
     {
-        batch_for_each_line(text, strict, [&](std::size_t b, std::size_t e, std::size_t) {
-            if (b == e)
+        for_each_line(text, line_breaks::for_options(strict), [&](line const& l) {
+            if (l.begin == l.end)
                 return true;
-            auto const kind = batch_classify(text.substr(b, e - b));
+            auto const kind = batch_classify(text.substr(l.begin, l.end - l.begin));
             if (!any) {
                 any = true;
                 first = kind;
-                first_size = e - b;
+                first_size = l.end - l.begin;
             }
             last = kind;
             switch (kind) {

@@ -4,35 +4,17 @@
 // Zero-copy lookup of one element in unparsed text: for routers and filters
 // that need MSH-10 or PID-3 of a message without building the model.
 
-#include <hl7/parser/detail/message_builder.hpp>
 #include <hl7/model/error.hpp>
 #include <hl7/model/path.hpp>
 #include <hl7/model/separators.hpp>
+#include <hl7/parser/detail/scanner.hpp>
 
-#include <algorithm>
-#include <cstring>
+#include <cstddef>
+#include <string>
 #include <string_view>
 #include <system_error>
 
 namespace hl7 {
-
-namespace detail {
-
-// The piece `index` (1-based) of `text` split on `sep`; empty past the end.
-inline std::string_view
-locate_piece(std::string_view text, char sep, std::size_t index) noexcept
-{
-    for (std::size_t i = 1;; ++i) {
-        auto const at = text.find(sep);
-        if (i == index)
-            return text.substr(0, at);
-        if (at == std::string_view::npos)
-            return {};
-        text.remove_prefix(at + 1);
-    }
-}
-
-} // namespace detail
 
 /** The raw (escaped) text of the element at `path` in the unparsed message
     `text`, as a view into `text`: `locate(text, "MSH.10")`, `"PID.3.1"`.
@@ -56,64 +38,39 @@ locate(std::string_view text, std::string_view path_text, std::error_code& ec) n
         ec = make_error_code(error::invalid_path);
         return {};
     }
-    if (text.size() < 3 || !detail::is_header_id(text.data())) {
+    if (!detail::starts_with_header_id(text)) {
         ec = make_error_code(error::no_header);
         return {};
     }
     separators seps;
     std::size_t header_end = 0;
-    if ((ec = detail::read_delimiters(text.data(), text.size(), seps, header_end)))
+    if ((ec = detail::read_delimiters(text, seps, header_end)))
         return {};
 
-    // Segments end at the first CR; only a message with no CR at all in its
-    // first line is taken to use LF.
-    std::size_t const first_end = text.find_first_of("\r\n", header_end);
-    char const term = first_end != std::string_view::npos ? text[first_end] : '\r';
-
+    detail::line_breaks const breaks = detail::line_breaks::detect(text, header_end);
     std::size_t seen = 0;
-    std::size_t pos = 0;
-    while (pos < text.size()) {
-        char const* base = text.data() + pos;
-        auto const* hit = static_cast<char const*>(std::memchr(base, term, text.size() - pos));
-        std::size_t const end = hit ? static_cast<std::size_t>(hit - text.data()) : text.size();
-        std::string_view seg = text.substr(pos, end - pos);
-        if (!seg.empty() && seg.front() == '\n')
-            seg.remove_prefix(1); // the LF of a CRLF
-        // The segment id as the parser reads it: three id characters
-        // followed by the field separator (or nothing), else up to the
-        // first field separator.
-        std::size_t id_len = std::min(seg.find(seps.field), seg.size());
-        if (seg.size() >= 3 && detail::is_id_char(seg[0]) && detail::is_id_char(seg[1]) &&
-            detail::is_id_char(seg[2]) && (seg.size() == 3 || seg[3] == seps.field))
-            id_len = 3;
-        if (seg.substr(0, id_len) == p.segment && ++seen == p.segment_num) {
-            bool const header = id_len == 3 && seg.size() > 3 && detail::is_header_id(seg.data());
-            // The segment id, MSH-1 and MSH-2 are never split: below them
-            // only position 1 exists, as in the parsed model.
-            auto unsplit = [&](std::string_view whole) {
-                bool const first = (p.depth < 2 || p.repetition == 1) && (p.depth < 3 || p.component == 1) &&
-                                   (p.depth < 4 || p.subcomponent == 1);
-                return first ? whole : std::string_view();
-            };
-            if (p.field == 0)
-                return unsplit(seg.substr(0, id_len));
-            if (header && p.field == 1)
-                return unsplit(seg.substr(3, 1));
-            // Fields are split after the id (a letter separator may occur in
-            // it); in a header, piece k after the id is field k+1.
-            std::string_view const body = id_len < seg.size() ? seg.substr(id_len + 1) : std::string_view();
-            std::string_view f = detail::locate_piece(body, seps.field, header ? p.field - 1 : p.field);
-            if (header && p.field == 2)
-                return unsplit(f);
-            if (p.depth >= 2)
-                f = detail::locate_piece(f, seps.repetition, p.repetition);
-            if (p.depth >= 3)
-                f = detail::locate_piece(f, seps.component, p.component);
-            if (p.depth >= 4)
-                f = detail::locate_piece(f, seps.subcomponent, p.subcomponent);
-            return f;
+    for (std::size_t pos = 0; pos < text.size();) {
+        detail::line const l = detail::line_at(text, pos, breaks);
+        pos = l.next;
+        std::string_view const seg = text.substr(l.begin, l.end - l.begin);
+        std::size_t const id_len = detail::segment_id_length(seg, seps.field, breaks);
+        if (seg.substr(0, id_len) != p.segment || ++seen != p.segment_num)
+            continue;
+        std::string_view f = detail::segment_field(seg, id_len, seps.field, p.field);
+        // The segment id, MSH-1 and MSH-2 are never split: below them only
+        // position 1 exists, as in the parsed model.
+        if (p.field == 0 || (detail::is_header_id(seg.substr(0, id_len)) && p.field <= 2)) {
+            bool const first = (p.depth < 2 || p.repetition == 1) && (p.depth < 3 || p.component == 1) &&
+                               (p.depth < 4 || p.subcomponent == 1);
+            return first ? f : std::string_view();
         }
-        pos = end + 1;
+        if (p.depth >= 2)
+            f = detail::piece(f, seps.repetition, p.repetition);
+        if (p.depth >= 3)
+            f = detail::piece(f, seps.component, p.component);
+        if (p.depth >= 4)
+            f = detail::piece(f, seps.subcomponent, p.subcomponent);
+        return f;
     }
     ec = make_error_code(error::segment_not_found);
     return {};

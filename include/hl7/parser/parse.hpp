@@ -42,10 +42,8 @@ parse(std::string_view text, parse_options const& options = {})
     message out;
     auto const fail = detail::message_builder::parse(out, text, options);
     if (fail.ec) {
-        std::string what = fail.ec.message() + " at byte " + std::to_string(fail.offset);
-        if (fail.segment)
-            what += " (segment " + std::to_string(fail.segment) + ")";
-        throw parse_error(fail.ec, fail.offset, fail.segment, what);
+        throw parse_error(fail.ec, fail.offset, fail.segment,
+                          fail.ec.message() + " " + error_position(fail.offset, fail.segment));
     }
     return out;
 }

@@ -11,6 +11,7 @@
 
 #include <hl7/model/escape.hpp>
 #include <hl7/model/separators.hpp>
+#include <hl7/parser/detail/scanner.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -87,32 +88,24 @@ struct node
     node
     child(std::uint32_t kind, std::size_t index) const noexcept
     {
+        // The marks inside piece k are those between the cuts that bound it:
+        // [first, last) once the piece is found.
+        std::uint32_t i = 0, first = 0, last = 0;
+        auto const span = nth_piece(begin, end, index, [&]() -> std::size_t {
+            first = i;
+            while (i < mark_count && mark_kind(marks[i]) != kind)
+                ++i;
+            last = i;
+            return i < mark_count ? mark_offset(marks[i++]) : no_cut;
+        });
+        if (!span.found)
+            return node{};
         node out = *this;
-        std::uint32_t start = begin;
-        std::uint32_t first = 0;
-        std::size_t seen = 1;
-        for (std::uint32_t i = 0; i < mark_count; ++i) {
-            if (mark_kind(marks[i]) != kind)
-                continue;
-            if (seen == index) {
-                out.begin = start;
-                out.end = mark_offset(marks[i]);
-                out.marks = marks + first;
-                out.mark_count = i - first;
-                return out;
-            }
-            ++seen;
-            start = mark_offset(marks[i]) + 1;
-            first = i + 1;
-        }
-        if (seen == index) {
-            out.begin = start;
-            out.end = end;
-            out.marks = marks + first;
-            out.mark_count = mark_count - first;
-            return out;
-        }
-        return node{};
+        out.begin = static_cast<std::uint32_t>(span.begin);
+        out.end = static_cast<std::uint32_t>(span.end);
+        out.marks = marks + first;
+        out.mark_count = last - first;
+        return out;
     }
 
     bool present() const noexcept { return text != nullptr; }

@@ -5,10 +5,7 @@
 // editing. Included at the end of message.hpp.
 
 #include <hl7/parser/detail/message_builder.hpp>
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
+#include <hl7/parser/detail/scanner.hpp>
 
 #include <algorithm>
 #include <ostream>
@@ -22,13 +19,11 @@ namespace hl7 {
 namespace detail {
 
 inline std::size_t
-message_builder::index_segment(message& m, byte_table const& table, std::size_t begin,
+message_builder::index_segment(message& m, delimiter_scanner const& scanner, std::size_t begin,
                                parse_options const& opts, parse_failure& fail)
 {
-    // The text always ends in a NUL (std::string guarantees it), which
-    // stops the scanning loops below without a bounds check per byte.
-    char const* d = m.text_.data();
-    std::size_t const n = m.text_.size();
+    std::string_view const text = m.text_;
+    char const field_sep = m.seps_.field;
     std::size_t const seg_number = m.segments_.size() + 1;
     auto failed = [&](error e, std::size_t at) {
         fail.ec = make_error_code(e);
@@ -37,106 +32,34 @@ message_builder::index_segment(message& m, byte_table const& table, std::size_t 
         return at;
     };
     auto u32 = [](std::size_t v) { return static_cast<std::uint32_t>(v); };
-    auto ends_field = [&](std::size_t i) {
-        unsigned char const c = table.cls[static_cast<unsigned char>(d[i])];
-        return c == byte_field || c == byte_terminator || (c == byte_nul && i == n);
-    };
-
     std::uint32_t const first_field = u32(m.fields_.size());
 
-    // Segment id: up to the field separator or the end of the segment. Three
-    // id characters followed by the end of the id are taken as the id first,
-    // so that a letter or digit used as field separator cannot split it.
-    std::size_t q = begin;
-    bool const header = n - begin >= 4 && is_header_id(d + begin) && d[begin + 3] == m.seps_.field;
-    if (n - begin >= 3 && is_id_char(d[begin]) && is_id_char(d[begin + 1]) && is_id_char(d[begin + 2]) &&
-        ends_field(begin + 3))
-        q = begin + 3;
-    else
-        while (!ends_field(q))
-            ++q;
-    if (q == begin)
+    std::string_view const id = text.substr(begin, segment_id_length(text.substr(begin), field_sep, scanner.breaks()));
+    if (id.empty())
         return failed(error::empty_segment, begin);
-    if (opts.validate_segment_ids &&
-        (q - begin != 3 || !is_id_char(d[begin]) || !is_id_char(d[begin + 1]) || !is_id_char(d[begin + 2])))
+    if (opts.validate_segment_ids && !is_valid_segment_id(id))
         return failed(error::invalid_segment_id, begin);
+    std::size_t q = begin + id.size();
     m.fields_.push_back(field_rec{u32(begin), u32(q), u32(m.marks_.size()), 0});
 
-    if (table.cls[static_cast<unsigned char>(d[q])] == byte_field) {
+    if (q < text.size() && text[q] == field_sep) {
         ++q;
-        if (header) {
+        if (is_header_id(id)) {
             // MSH-1 is the separator itself; MSH-2 the encoding characters,
             // which are never split.
             m.fields_.push_back(field_rec{u32(q - 1), u32(q), u32(m.marks_.size()), 0});
-            std::size_t e = q;
-            while (!ends_field(e))
-                ++e;
+            std::size_t const e = field_end(text, q, field_sep, scanner.breaks());
             m.fields_.push_back(field_rec{u32(q), u32(e), u32(m.marks_.size()), 0});
             q = e;
-            if (table.cls[static_cast<unsigned char>(d[q])] != byte_field)
+            if (q == text.size() || text[q] != field_sep)
                 goto done;
             ++q;
         }
-        std::size_t field_start = q;
-        std::uint32_t mark_start = u32(m.marks_.size());
         std::size_t const field_limit = opts.max_fields + 1 + first_field; // +1: the id
-#if defined(__SSE2__)
-        __m128i const v_f = _mm_set1_epi8(m.seps_.field), v_c = _mm_set1_epi8(m.seps_.component),
-                      v_r = _mm_set1_epi8(m.seps_.repetition), v_s = _mm_set1_epi8(m.seps_.subcomponent),
-                      v_cr = _mm_set1_epi8('\r'), v_lf = _mm_set1_epi8(table.cls[static_cast<unsigned char>('\n')] == byte_terminator ? '\n' : '\r'),
-                      v_0 = _mm_setzero_si128();
-#endif
-        for (;;) {
-            unsigned char c;
-#if defined(__SSE2__)
-            // Most fields are short: look at the first 16 bytes one at a time
-            // (unrolled; a stop byte, at worst the final NUL, ends it before
-            // the end of the text), and only a longer run 16 at a time.
-            {
-                std::size_t k = 0;
-                for (; k < 16; ++k)
-                    if (table.cls[static_cast<unsigned char>(d[q + k])] != byte_plain)
-                        break;
-                q += k;
-                if (k == 16) {
-                    while (q + 16 <= n) {
-                        __m128i const b = _mm_loadu_si128(reinterpret_cast<__m128i const*>(d + q));
-                        __m128i const hit = _mm_or_si128(
-                            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b, v_f), _mm_cmpeq_epi8(b, v_c)),
-                                         _mm_or_si128(_mm_cmpeq_epi8(b, v_r), _mm_cmpeq_epi8(b, v_s))),
-                            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b, v_cr), _mm_cmpeq_epi8(b, v_lf)),
-                                         _mm_cmpeq_epi8(b, v_0)));
-                        unsigned const mask = static_cast<unsigned>(_mm_movemask_epi8(hit));
-                        if (mask) {
-                            q += static_cast<std::size_t>(__builtin_ctz(mask));
-                            break;
-                        }
-                        q += 16;
-                    }
-                }
-            }
-#endif
-            while ((c = table.cls[static_cast<unsigned char>(d[q])]) == byte_plain)
-                ++q;
-            if (c == byte_field) {
-                m.fields_.push_back(field_rec{u32(field_start), u32(q), mark_start, u32(m.marks_.size()) - mark_start});
-                if (m.fields_.size() > field_limit)
-                    return failed(error::too_many_fields, q);
-                field_start = ++q;
-                mark_start = u32(m.marks_.size());
-            }
-            else if (c == byte_terminator || q == n) {
-                break;
-            }
-            else if (c == byte_nul) {
-                ++q; // a NUL byte inside the data
-            }
-            else {
-                m.marks_.push_back((u32(q) << 2) | static_cast<std::uint32_t>(c - byte_field));
-                ++q;
-            }
-        }
-        m.fields_.push_back(field_rec{u32(field_start), u32(q), mark_start, u32(m.marks_.size()) - mark_start});
+        field_indexer fields{m.fields_, m.marks_, q, u32(m.marks_.size()), field_limit};
+        q = scanner.scan(text, q, fields);
+        if (m.fields_.size() <= field_limit)
+            fields.finish(q);
         if (m.fields_.size() > field_limit)
             return failed(error::too_many_fields, q);
     }
@@ -165,15 +88,11 @@ message_builder::parse(message& m, std::string_view text, parse_options const& o
         return fail;
     }
     m.text_.assign(text.data(), text.size());
-    char const* d = m.text_.data();
-    std::size_t const n = m.text_.size();
+    std::string_view const d = m.text_;
+    std::size_t const n = d.size();
+    line_breaks const breaks = line_breaks::for_options(opts.strict_terminators);
 
-    auto is_term = [&](char c) { return c == '\r' || (c == '\n' && !opts.strict_terminators); };
-
-    std::size_t pos = 0;
-    if (opts.allow_empty_segments)
-        while (pos < n && is_term(d[pos]))
-            ++pos;
+    std::size_t pos = opts.allow_empty_segments ? skip_breaks(d, 0, breaks) : 0;
     if (pos == n) {
         fail.ec = make_error_code(error::empty_message);
         return fail;
@@ -182,16 +101,16 @@ message_builder::parse(message& m, std::string_view text, parse_options const& o
         m.contiguous_ = false;
 
     // The header declares the delimiters.
-    if (n - pos < 3 || !is_header_id(d + pos)) {
+    if (!starts_with_header_id(d.substr(pos))) {
         // "M" or "MS" alone is a header cut short; anything else is no header.
-        bool const cut_short = n - pos < 3 && std::string_view("MSH").starts_with(std::string_view(d + pos, n - pos));
+        bool const cut_short = n - pos < 3 && std::string_view("MSH").starts_with(d.substr(pos));
         fail.ec = make_error_code(cut_short ? error::truncated_header : error::no_header);
         fail.offset = pos;
         fail.segment = 1;
         return fail;
     }
     std::size_t header_end = 0;
-    if (auto ec = read_delimiters(d + pos, n - pos, m.seps_, header_end)) {
+    if (auto ec = read_delimiters(d.substr(pos), m.seps_, header_end)) {
         fail.ec = ec;
         fail.offset = pos + (ec == error::truncated_header ? std::min<std::size_t>(3, n - pos) : 3);
         fail.segment = 1;
@@ -204,7 +123,7 @@ message_builder::parse(message& m, std::string_view text, parse_options const& o
     m.fields_.reserve(n / 8 + 16);
     m.marks_.reserve(n / 16 + 16);
 
-    byte_table const table(m.seps_, opts.strict_terminators);
+    delimiter_scanner const scanner(m.seps_, breaks);
     for (;;) {
         if (m.segments_.size() == opts.max_segments) {
             fail.ec = make_error_code(error::too_many_segments);
@@ -212,7 +131,7 @@ message_builder::parse(message& m, std::string_view text, parse_options const& o
             fail.segment = m.segments_.size() + 1;
             return fail;
         }
-        std::size_t const end = index_segment(m, table, pos, opts, fail);
+        std::size_t const end = index_segment(m, scanner, pos, opts, fail);
         if (fail.ec)
             return fail;
         pos = end;
@@ -220,31 +139,23 @@ message_builder::parse(message& m, std::string_view text, parse_options const& o
             m.contiguous_ = false; // no terminator after the last segment
             break;
         }
-        // One terminator: CR, LF or CRLF.
-        if (d[pos] == '\r') {
-            ++pos;
-            if (pos < n && d[pos] == '\n' && !opts.strict_terminators) {
-                ++pos;
-                m.contiguous_ = false;
-            }
-        }
-        else {
-            ++pos;
+        // One line break; anything but a lone CR is rewritten on output.
+        std::size_t const size = break_size(d, pos, breaks);
+        if (size != 1 || d[pos] != segment_terminator)
             m.contiguous_ = false;
-        }
+        pos += size;
         // Empty lines.
         std::size_t const blank = pos;
-        while (pos < n && is_term(d[pos])) {
+        pos = skip_breaks(d, pos, breaks);
+        if (pos != blank) {
             if (!opts.allow_empty_segments) {
                 fail.ec = make_error_code(error::empty_segment);
-                fail.offset = pos;
+                fail.offset = blank;
                 fail.segment = m.segments_.size() + 1;
                 return fail;
             }
-            ++pos;
-        }
-        if (pos != blank)
             m.contiguous_ = false;
+        }
         if (pos == n)
             break;
     }
@@ -264,8 +175,8 @@ message_builder::append_indexed(message& m, std::string_view text, parse_failure
     m.text_.append(text);
     parse_options opts;
     opts.max_fields = std::size_t{1} << 30; // an edit is bounded by the message size instead
-    byte_table const table(m.seps_, m.lf_is_data_);
-    std::size_t const end = index_segment(m, table, begin, opts, fail);
+    delimiter_scanner const scanner(m.seps_, line_breaks::for_options(m.lf_is_data_));
+    std::size_t const end = index_segment(m, scanner, begin, opts, fail);
     if (!fail.ec && end != m.text_.size()) {
         fail.ec = make_error_code(error::embedded_terminator);
         fail.offset = end - begin;
@@ -341,20 +252,24 @@ message::field_node(std::uint32_t segment_index, std::size_t n) const noexcept
     out.marks = marks_.data() + f.first_mark;
     out.mark_count = f.mark_count;
     out.seps = &seps_;
-    out.raw_only = (n == 1 || n == 2) && detail::is_header_id(text_.data() + seg.begin) &&
-                   fields_[seg.first_field].end - fields_[seg.first_field].begin == 3;
+    out.raw_only = (n == 1 || n == 2) && detail::is_header_id(segment_id(segment_index));
     return out;
+}
+
+inline std::string_view
+message::segment_id(std::uint32_t segment_index) const noexcept
+{
+    auto const& f = fields_[segments_[segment_index].first_field];
+    return std::string_view(text_.data() + f.begin, f.end - f.begin);
 }
 
 inline std::uint32_t
 message::find_segment(std::string_view id, std::size_t nth) const noexcept
 {
     std::size_t seen = 0;
-    for (std::uint32_t i = 0; i < segments_.size(); ++i) {
-        auto const& f = fields_[segments_[i].first_field];
-        if (std::string_view(text_.data() + f.begin, f.end - f.begin) == id && ++seen == nth)
+    for (std::uint32_t i = 0; i < segments_.size(); ++i)
+        if (segment_id(i) == id && ++seen == nth)
             return i;
-    }
     return static_cast<std::uint32_t>(-1);
 }
 
@@ -380,11 +295,9 @@ inline std::vector<segment_view>
 message::segments(std::string_view id) const
 {
     std::vector<segment_view> out;
-    for (std::uint32_t i = 0; i < segments_.size(); ++i) {
-        auto const& f = fields_[segments_[i].first_field];
-        if (std::string_view(text_.data() + f.begin, f.end - f.begin) == id)
+    for (std::uint32_t i = 0; i < segments_.size(); ++i)
+        if (segment_id(i) == id)
             out.push_back(segment_view(this, i));
-    }
     return out;
 }
 
@@ -517,19 +430,10 @@ namespace detail {
 inline std::pair<std::size_t, std::size_t>
 ensure_child(std::string& text, std::size_t b, std::size_t e, char sep, std::size_t index)
 {
-    std::size_t start = b;
-    std::size_t seen = 1;
-    for (std::size_t i = b; i < e; ++i) {
-        if (text[i] != sep)
-            continue;
-        if (seen == index)
-            return {start, i};
-        ++seen;
-        start = i + 1;
-    }
-    if (seen == index)
-        return {start, e};
-    std::size_t const missing = index - seen;
+    auto const span = find_piece(text, b, e, sep, index);
+    if (span.found)
+        return {span.begin, span.end};
+    std::size_t const missing = index - span.pieces;
     text.insert(e, missing, sep);
     return {e + missing, e + missing};
 }
@@ -585,19 +489,16 @@ message::set(path const& p, std::string_view raw_value, std::string_view path_te
         throw path_error(make_error_code(error::invalid_path), std::string(path_text));
     auto const& seg = segments_[si];
     std::string text(text_.data() + seg.begin, seg.end - seg.begin);
-    bool const header = detail::is_header_id(text.data()) && fields_[seg.first_field].end - fields_[seg.first_field].begin == 3;
+    std::size_t const id_len = segment_id(si).size();
+    bool const header = detail::is_header_id(segment_id(si));
     if (p.field == 0 || (header && (p.field == 1 || p.field == 2)))
         throw path_error(make_error_code(p.field == 0 ? error::invalid_path : error::read_only_field),
                          std::string(path_text));
 
-    // Split only after the id (a letter used as field separator may occur in
-    // it). In a header, piece i after the id is field i+1, since MSH-1 is the
-    // separator itself.
-    std::size_t const id_len = fields_[seg.first_field].end - fields_[seg.first_field].begin;
+    // Split only after the id (a letter used as field separator may occur in it).
     if (text.size() == id_len)
         text += seps_.field; // a segment that has only its id
-    std::size_t const piece = header ? p.field - 1 : p.field;
-    auto [b, e] = detail::ensure_child(text, id_len + 1, text.size(), seps_.field, piece);
+    auto [b, e] = detail::ensure_child(text, id_len + 1, text.size(), seps_.field, detail::field_piece(p.field, header));
     if (p.depth >= 2) {
         std::tie(b, e) = detail::ensure_child(text, b, e, seps_.repetition, p.repetition);
         if (p.depth >= 3) {
@@ -642,18 +543,18 @@ message::insert_segment(std::size_t position, std::string_view text)
     if (position == 0 || position > segments_.size() + 1)
         throw path_error(make_error_code(error::index_out_of_range), "segment " + std::to_string(position));
     std::string generated;
-    if (text.size() == 3 && detail::is_header_id(text.data())) {
+    if (detail::is_header_id(text)) {
         // A bare header id: write its delimiters.
         generated.assign(text);
         generated += seps_.field;
         generated += seps_.encoding_characters();
         text = generated;
     }
-    else if (segments_.empty() && text.size() >= 4 && detail::is_header_id(text.data())) {
+    else if (segments_.empty() && detail::starts_with_header_id(text)) {
         // The first header of a message built from scratch declares the delimiters.
         std::size_t end = 0;
         separators s;
-        if (auto ec = detail::read_delimiters(text.data(), text.size(), s, end))
+        if (auto ec = detail::read_delimiters(text, s, end))
             throw parse_error(ec, 3, 1, ec.message());
         seps_ = s;
     }
@@ -688,8 +589,7 @@ message::remove_segments(std::string_view id)
 {
     std::size_t removed = 0;
     for (std::size_t i = segments_.size(); i > 0; --i) {
-        auto const& f = fields_[segments_[i - 1].first_field];
-        if (std::string_view(text_.data() + f.begin, f.end - f.begin) == id) {
+        if (segment_id(static_cast<std::uint32_t>(i - 1)) == id) {
             dead_bytes_ += segments_[i - 1].end - segments_[i - 1].begin;
             segments_.erase(segments_.begin() + static_cast<std::ptrdiff_t>(i - 1));
             ++removed;
