@@ -13,10 +13,19 @@
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <utility>
+#include <vector>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -136,6 +145,81 @@ store_error_of(F&& f)
         return e.code();
     }
     return {};
+}
+
+//--------------------------------------------------------------------------
+// Child processes: the test binary itself, running one hidden test case
+// (tagged [.child]) that reads its instructions from the environment. Used
+// where a test needs a process of its own: to be killed, or to have its
+// file-size limit lowered.
+
+extern "C" char** environ;
+
+inline std::string
+self_executable()
+{
+    return std::filesystem::read_symlink("/proc/self/exe").string();
+}
+
+/** Starts this binary running the test case `test_name`, with `env` added to
+    the environment and its output going to `output_file`. */
+inline pid_t
+spawn_child_test(std::string const& test_name, std::vector<std::pair<std::string, std::string>> const& env,
+                 std::string const& output_file)
+{
+    std::string const exe = self_executable();
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e; ++e)
+        env_strings.emplace_back(*e);
+    for (auto const& [k, v] : env)
+        env_strings.push_back(k + "=" + v);
+    std::vector<char*> envp;
+    for (auto& e : env_strings)
+        envp.push_back(e.data());
+    envp.push_back(nullptr);
+    std::string name = test_name;
+    std::string exe_arg = exe;
+    char* argv[] = {exe_arg.data(), name.data(), nullptr};
+
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, output_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    pid_t pid = -1;
+    int const rc = posix_spawn(&pid, exe.c_str(), &actions, nullptr, argv, envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0)
+        throw std::runtime_error("posix_spawn failed");
+    return pid;
+}
+
+/// Waits for a child: its exit code, or minus the signal that ended it.
+inline int
+wait_child(pid_t pid)
+{
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    if (WIFSIGNALED(status))
+        return -WTERMSIG(status);
+    return -1000;
+}
+
+inline std::string
+read_file(std::string const& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+/// The value of an environment variable, empty if unset.
+inline std::string
+env_or_empty(char const* name)
+{
+    char const* v = std::getenv(name);
+    return v ? v : "";
 }
 
 } // namespace store_test

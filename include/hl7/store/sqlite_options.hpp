@@ -70,9 +70,13 @@ struct sqlite_options
     /// Most message bytes waiting for the database thread (as `max_queue`). Default 256 MiB.
     std::size_t max_queue_bytes = std::size_t{256} << 20;
 
-    /** Largest size of the database file, in bytes; puts beyond it fail
-        with `error::full` until purging makes room (SQLite's
-        `max_page_count`). Default 0: no limit but the disk. */
+    /** Largest size of the database, in bytes (SQLite's `max_page_count`);
+        a put that would pass it fails alone with `error::full` (the other
+        puts of its transaction are stored) until delivered messages are
+        purged. Consumers' updates (`delivered`, `dead`, requeue) may use a
+        reserve of 2% more, so a full store can still be drained. The WAL
+        file comes on top (a few MiB between checkpoints). Default 0: no
+        limit but the disk. */
     std::uint64_t max_bytes = 0;
 
     /** How often a waiting `next()` looks for messages stored by another

@@ -83,14 +83,56 @@ struct sqlite_failure
     }
 };
 
+/// The names of the extended codes a store meets (storage and locking).
+inline char const*
+sqlite_extended_name(int rc) noexcept
+{
+    switch (rc) {
+    case SQLITE_IOERR_READ: return "SQLITE_IOERR_READ";
+    case SQLITE_IOERR_SHORT_READ: return "SQLITE_IOERR_SHORT_READ";
+    case SQLITE_IOERR_WRITE: return "SQLITE_IOERR_WRITE";
+    case SQLITE_IOERR_FSYNC: return "SQLITE_IOERR_FSYNC";
+    case SQLITE_IOERR_DIR_FSYNC: return "SQLITE_IOERR_DIR_FSYNC";
+    case SQLITE_IOERR_TRUNCATE: return "SQLITE_IOERR_TRUNCATE";
+    case SQLITE_IOERR_FSTAT: return "SQLITE_IOERR_FSTAT";
+    case SQLITE_IOERR_UNLOCK: return "SQLITE_IOERR_UNLOCK";
+    case SQLITE_IOERR_RDLOCK: return "SQLITE_IOERR_RDLOCK";
+    case SQLITE_IOERR_DELETE: return "SQLITE_IOERR_DELETE";
+    case SQLITE_IOERR_NOMEM: return "SQLITE_IOERR_NOMEM";
+    case SQLITE_IOERR_ACCESS: return "SQLITE_IOERR_ACCESS";
+    case SQLITE_IOERR_LOCK: return "SQLITE_IOERR_LOCK";
+    case SQLITE_IOERR_CLOSE: return "SQLITE_IOERR_CLOSE";
+    case SQLITE_IOERR_SHMOPEN: return "SQLITE_IOERR_SHMOPEN";
+    case SQLITE_IOERR_SHMSIZE: return "SQLITE_IOERR_SHMSIZE";
+    case SQLITE_IOERR_SHMMAP: return "SQLITE_IOERR_SHMMAP";
+    case SQLITE_IOERR_SEEK: return "SQLITE_IOERR_SEEK";
+    case SQLITE_IOERR_MMAP: return "SQLITE_IOERR_MMAP";
+    case SQLITE_BUSY_RECOVERY: return "SQLITE_BUSY_RECOVERY";
+    case SQLITE_BUSY_SNAPSHOT: return "SQLITE_BUSY_SNAPSHOT";
+    case SQLITE_BUSY_TIMEOUT: return "SQLITE_BUSY_TIMEOUT";
+    case SQLITE_CANTOPEN_ISDIR: return "SQLITE_CANTOPEN_ISDIR";
+    case SQLITE_CANTOPEN_FULLPATH: return "SQLITE_CANTOPEN_FULLPATH";
+    case SQLITE_CORRUPT_INDEX: return "SQLITE_CORRUPT_INDEX";
+    case SQLITE_CORRUPT_SEQUENCE: return "SQLITE_CORRUPT_SEQUENCE";
+    case SQLITE_READONLY_RECOVERY: return "SQLITE_READONLY_RECOVERY";
+    case SQLITE_READONLY_CANTLOCK: return "SQLITE_READONLY_CANTLOCK";
+    case SQLITE_READONLY_DBMOVED: return "SQLITE_READONLY_DBMOVED";
+    default: return nullptr;
+    }
+}
+
 inline std::string
 describe_sqlite(sqlite3* db, int rc)
 {
     std::string s = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     s += " (";
-    s += sqlite_code_name(rc);
-    if (rc > 0xff)
-        s += ", extended code " + std::to_string(rc);
+    if (char const* ext = sqlite_extended_name(rc))
+        s += ext;
+    else {
+        s += sqlite_code_name(rc);
+        if (rc > 0xff)
+            s += ", extended code " + std::to_string(rc);
+    }
     if (db) {
         // The operating system's reason, when SQLite kept one (EIO, ENOSPC, EFBIG...).
         int const sys = sqlite3_system_errno(db);
@@ -185,12 +227,17 @@ public:
         throw_sqlite(db_, rc);
     }
 
-    /// step() for statements that return no rows; resets afterwards.
+    /// step() for statements that return no rows; resets afterwards, also
+    /// when it fails (a statement left active keeps COMMIT from working).
     void
     run()
     {
+        struct resetter
+        {
+            sqlite_statement& s;
+            ~resetter() { s.reset(); }
+        } r{*this};
         step();
-        reset();
     }
 
     void

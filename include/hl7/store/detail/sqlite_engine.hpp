@@ -366,7 +366,8 @@ private:
 
     struct statements
     {
-        sqlite_statement begin, commit;
+        sqlite_statement begin, commit, savepoint, release, rollback_to;
+        sqlite_statement limit_puts, limit_reserve; // set only with max_bytes
         sqlite_statement find_sender, add_sender, dedup, insert, count_duplicates;
         sqlite_statement delivered, retry, dead;
         sqlite_statement heads, load;
@@ -399,17 +400,28 @@ private:
         db.exec("PRAGMA synchronous = FULL");
         // The WAL is reused after each checkpoint; keep it from staying huge after a burst.
         db.exec("PRAGMA journal_size_limit = 67108864");
+        std::int64_t limit_pages = 0;
         if (options_.max_bytes > 0) {
-            std::int64_t const page = db.query_int("PRAGMA page_size");
-            std::int64_t const pages = std::max<std::int64_t>(
-                1, static_cast<std::int64_t>(options_.max_bytes / static_cast<std::uint64_t>(std::max<std::int64_t>(page, 1))));
-            db.exec(("PRAGMA max_page_count = " + std::to_string(pages)).c_str());
+            std::int64_t const page = std::max<std::int64_t>(db.query_int("PRAGMA page_size"), 1);
+            limit_pages = std::max<std::int64_t>(
+                1, static_cast<std::int64_t>(std::min<std::uint64_t>(options_.max_bytes / static_cast<std::uint64_t>(page),
+                                                                     std::numeric_limits<std::int32_t>::max())));
         }
         migrate_schema(db, where_, schema_migrations);
 
         statements s;
         s.begin = db.prepare("BEGIN IMMEDIATE");
         s.commit = db.prepare("COMMIT");
+        s.savepoint = db.prepare("SAVEPOINT put");
+        s.release = db.prepare("RELEASE put");
+        s.rollback_to = db.prepare("ROLLBACK TO put");
+        if (limit_pages > 0) {
+            // The reserve: 2% (at least 64 pages) for consumers' updates.
+            std::int64_t const reserve = std::max<std::int64_t>(64, limit_pages / 50);
+            s.limit_puts = db.prepare("PRAGMA max_page_count = " + std::to_string(limit_pages));
+            s.limit_reserve = db.prepare("PRAGMA max_page_count = " + std::to_string(limit_pages + reserve));
+            s.limit_reserve.run();
+        }
         s.find_sender = db.prepare("SELECT id FROM senders WHERE application = ?1 AND facility = ?2");
         s.add_sender = db.prepare("INSERT INTO senders (application, facility) VALUES (?1, ?2)");
         // `control_id <> ''` lets SQLite use the partial index.
@@ -492,14 +504,24 @@ private:
         try {
             ensure_open();
             stmts_.begin.run();
+            // Consumers' updates first, allowed a little above max_bytes: a
+            // full store must still let its messages be delivered (and then
+            // purged), or it would stay full for ever.
+            if (stmts_.limit_reserve)
+                stmts_.limit_reserve.run();
             for (auto& r : batch) {
-                if (auto* p = std::get_if<put_request>(&r))
-                    apply_put(*p, duplicates);
-                else if (auto* s = std::get_if<settle_request>(&r))
+                if (auto* s = std::get_if<settle_request>(&r))
                     apply_settle(*s);
                 else if (auto* q = std::get_if<requeue_request>(&r))
                     apply_requeue(*q);
             }
+            if (stmts_.limit_puts)
+                stmts_.limit_puts.run();
+            for (auto& r : batch)
+                if (auto* p = std::get_if<put_request>(&r))
+                    apply_put_isolated(*p, duplicates);
+            if (stmts_.limit_reserve)
+                stmts_.limit_reserve.run();
             if (duplicates > 0) {
                 statement_scope scope(stmts_.count_duplicates);
                 stmts_.count_duplicates.bind(1, static_cast<std::int64_t>(duplicates)).step();
@@ -587,11 +609,40 @@ private:
             stmts_.add_sender.bind_text(1, application).bind_text(2, facility).step();
             id = db_.last_insert_rowid();
             // Known only once committed: a rolled-back id must not be cached.
+            added_sender_ = key;
             new_senders_.emplace(std::move(key), id);
         }
         else
             sender_cache_.emplace(std::move(key), id);
         return id;
+    }
+
+    // A put that finds the store full (or the message too large) fails
+    // alone: the others of the batch are still committed.
+    void
+    apply_put_isolated(put_request& p, std::uint64_t& duplicates)
+    {
+        stmts_.savepoint.run();
+        added_sender_.reset();
+        std::uint64_t dups = 0;
+        try {
+            apply_put(p, dups);
+            stmts_.release.run();
+            duplicates += dups;
+        }
+        catch (sqlite_failure const& f) {
+            auto const e = classify_sqlite(f.code);
+            // Anything else, or SQLite already rolled the whole transaction
+            // back: the batch fails as a whole.
+            if ((e != error::full && e != error::too_large) || !db_.in_transaction())
+                throw;
+            stmts_.rollback_to.run();
+            stmts_.release.run();
+            if (added_sender_)
+                new_senders_.erase(*added_sender_);
+            p.own_error = std::make_exception_ptr(f.to_store_error("storing a message of " +
+                                                                   std::to_string(p.payload.size()) + " bytes in " + where_));
+        }
     }
 
     void
@@ -937,6 +988,7 @@ private:
     std::size_t max_length_ = 0;
     std::unordered_map<std::string, std::int64_t> sender_cache_;
     std::unordered_map<std::string, std::int64_t> new_senders_;
+    std::optional<std::string> added_sender_; // by the put being applied
     std::unordered_map<std::uint64_t, std::int64_t> taken_; // message id -> sender id
     std::unordered_set<std::int64_t> busy_senders_;
     int lock_fd_ = -1;
