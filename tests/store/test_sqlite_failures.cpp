@@ -134,17 +134,20 @@ TEST_CASE("sqlite failures: a full store fails the puts that do not fit, alone, 
         auto const queued = co_await queued_ids(*store);
         CHECK(queued == out.stored);
 
-        // Still full.
-        std::string const probe = bulky_message("probe-1");
-        auto const still = co_await [&]() -> asio::awaitable<std::error_code> {
+        // One message may still fit where a whole batch did not; the store
+        // stays full until it is drained, and keeps saying so.
+        std::error_code still;
+        for (int i = 0; i < 100 && !still; ++i) {
+            std::string const id = "probe-" + std::to_string(i);
+            std::string const probe = bulky_message(id);
             try {
                 co_await store->put(probe, meta_of(probe));
+                out.stored.insert(id);
             }
             catch (hl7::store::store_error const& e) {
-                co_return e.code();
+                still = e.code();
             }
-            co_return std::error_code();
-        }();
+        }
         CHECK(still == error::full);
 
         // The forwarder can still drain a full store (the reserve), and

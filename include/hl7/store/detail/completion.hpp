@@ -6,8 +6,13 @@
 // that keeps the handler's executor busy until it runs and always runs it
 // there, through asio::post. Completing from any thread is safe; the caller's
 // I/O objects are only touched by the handler, on the caller's executor.
+//
+// A failure crosses threads as a code and a text; the exception is made on
+// the caller's thread. (Sharing one exception_ptr between threads is safe in
+// libstdc++, but its reference count is invisible to ThreadSanitizer.)
 
 #include <hl7/detail/asio_config.hpp>
+#include <hl7/store/error.hpp>
 
 #include <asio/associated_cancellation_slot.hpp>
 #include <asio/associated_executor.hpp>
@@ -20,10 +25,40 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <string>
+#include <system_error>
 #include <type_traits>
 #include <utility>
 
 namespace hl7::store::detail {
+
+/// Why an operation failed, as it crosses from the backend's thread.
+struct failure
+{
+    std::error_code ec{};
+    std::string text{};
+
+    explicit
+    operator bool() const noexcept
+    {
+        return static_cast<bool>(ec);
+    }
+
+    /// The exception the awaiting coroutine gets: `store_error`.
+    std::exception_ptr
+    to_exception() const
+    {
+        if (!ec)
+            return nullptr;
+        return text.empty() ? std::make_exception_ptr(store_error(ec)) : std::make_exception_ptr(store_error(ec, text));
+    }
+};
+
+inline failure
+make_failure(error e, std::string text)
+{
+    return {make_error_code(e), std::move(text)};
+}
 
 /// A handler for `void(std::exception_ptr, T)`, erased.
 template<class T>
@@ -45,16 +80,22 @@ public:
 
     /// Posts the handler with the result to its executor. Once only; any thread.
     void
-    complete(std::exception_ptr e, T value)
+    complete(failure f, T value)
     {
         auto p = std::move(impl_);
-        p->post(std::move(e), std::move(value));
+        p->post(std::move(f), std::move(value));
     }
 
     void
-    fail(std::exception_ptr e)
+    succeed(T value)
     {
-        complete(std::move(e), T{});
+        complete({}, std::move(value));
+    }
+
+    void
+    fail(failure f)
+    {
+        complete(std::move(f), T{});
     }
 
     /** Installs `f` (callable as `f()`) as the handler's cancellation
@@ -72,7 +113,7 @@ private:
     struct base
     {
         virtual ~base() = default;
-        virtual void post(std::exception_ptr, T) = 0;
+        virtual void post(failure, T) = 0;
         virtual void on_cancel(std::function<void()>) = 0;
     };
 
@@ -85,17 +126,17 @@ private:
         }
 
         void
-        post(std::exception_ptr e, T value) override
+        post(failure f, T value) override
         {
             auto ex = work.get_executor();
-            asio::post(ex, [h = std::move(handler), e = std::move(e), v = std::move(value),
+            asio::post(ex, [h = std::move(handler), f = std::move(f), v = std::move(value),
                             w = std::move(work)]() mutable {
                 // The slot belongs to the awaiting coroutine: leave it empty
                 // before resuming it.
                 auto slot = asio::get_associated_cancellation_slot(h);
                 if (slot.is_connected())
                     slot.clear();
-                std::move(h)(std::move(e), std::move(v));
+                std::move(h)(f.to_exception(), std::move(v));
                 (void)w;
             });
         }

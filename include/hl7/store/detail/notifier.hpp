@@ -54,14 +54,12 @@ public:
         auto w = std::make_shared<waiter>();
         co_await await_completion<std::monostate>([&](completion<std::monostate> c) {
             // Installed before anything can complete it (see completion::on_cancel).
-            c.on_cancel([w] {
-                w->fire(std::make_exception_ptr(std::system_error(asio::error::operation_aborted)));
-            });
+            c.on_cancel([w] { w->fire({asio::error::operation_aborted, {}}); });
             {
                 std::lock_guard lock(w->mutex);
                 w->done = std::move(c);
             }
-            timer.async_wait([w](std::error_code) { w->fire(nullptr); });
+            timer.async_wait([w](std::error_code) { w->fire({}); });
             add(w, seen);
         });
         timer.cancel();
@@ -78,7 +76,7 @@ public:
             woken.swap(waiters_);
         }
         for (auto& w : woken)
-            w->fire(nullptr);
+            w->fire({});
     }
 
     /// Wakes every waiter now and every later one at once. Any thread.
@@ -99,11 +97,11 @@ private:
         completion<std::monostate> done;
 
         void
-        fire(std::exception_ptr e)
+        fire(failure f)
         {
             std::lock_guard lock(mutex);
             if (done)
-                done.complete(std::move(e), {});
+                done.complete(std::move(f), {});
         }
 
         bool
@@ -127,7 +125,7 @@ private:
                 return;
             }
         }
-        w->fire(nullptr);
+        w->fire({});
     }
 
     mutable std::mutex mutex_;

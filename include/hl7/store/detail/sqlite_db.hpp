@@ -75,11 +75,11 @@ struct sqlite_failure
     int code = SQLITE_ERROR;
     std::string text{};
 
-    /// `"<context>: <SQLite's message> (<code name>[, extended N][: <errno text>])"`.
-    store_error
-    to_store_error(std::string_view context) const
+    /// `"<context>: <SQLite's message> (<code name>[: <errno text>])"`.
+    std::string
+    describe(std::string_view context) const
     {
-        return store_error(make_error_code(classify_sqlite(code)), std::string(context) + ": " + text);
+        return std::string(context) + ": " + text;
     }
 };
 

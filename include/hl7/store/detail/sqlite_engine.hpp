@@ -54,7 +54,7 @@ struct put_request
     metadata meta;
     completion<put_result> done{};
     put_result result{};
-    std::exception_ptr own_error{}; // this message only (too large); the rest of the batch goes on
+    failure own_error{}; // this message only (full, too large); the rest of the batch goes on
 };
 
 enum class settle_kind { delivered, retry, dead };
@@ -66,7 +66,7 @@ struct settle_request
     std::chrono::milliseconds delay{};
     std::string reason{};
     completion<std::monostate> done{};
-    std::exception_ptr own_error{}; // not taken by this consumer
+    failure own_error{}; // not taken by this consumer
 };
 
 struct requeue_request
@@ -115,9 +115,9 @@ is_write(request const& r) noexcept
 }
 
 inline void
-fail_request(request& r, std::exception_ptr e)
+fail_request(request& r, failure const& f)
 {
-    std::visit([&](auto& x) { x.done.fail(e); }, r);
+    std::visit([&](auto& x) { x.done.fail(f); }, r);
 }
 
 inline std::int64_t
@@ -168,8 +168,7 @@ public:
         std::unique_lock lock(mutex_);
         if (stopping_) {
             lock.unlock();
-            fail_request(r, std::make_exception_ptr(
-                                store_error(make_error_code(error::closed), where_ + " was closed")));
+            fail_request(r, make_failure(error::closed, where_ + " was closed"));
             return;
         }
         if (auto* p = std::get_if<put_request>(&r)) {
@@ -178,11 +177,10 @@ public:
                 (queued_puts_ >= options_.max_queue || queued_bytes_ + size > options_.max_queue_bytes)) {
                 lock.unlock();
                 counters_.queue_full.fetch_add(1, std::memory_order_relaxed);
-                fail_request(r, std::make_exception_ptr(store_error(
-                                    make_error_code(error::queue_full),
-                                    where_ + ": " + std::to_string(options_.max_queue) + " puts or " +
-                                        std::to_string(options_.max_queue_bytes) +
-                                        " bytes already wait for the disk")));
+                fail_request(r, make_failure(error::queue_full,
+                                             where_ + ": " + std::to_string(options_.max_queue) + " puts or " +
+                                                 std::to_string(options_.max_queue_bytes) +
+                                                 " bytes already wait for the disk"));
                 return;
             }
             ++queued_puts_;
@@ -206,7 +204,7 @@ public:
             }
         }
         if (done) // already finished
-            done.complete(nullptr, {});
+            done.succeed({});
         cv_.notify_one();
         wakeups_.close();
     }
@@ -279,10 +277,10 @@ private:
         pthread_setname_np(pthread_self(), "hl7-sqlite");
         try {
             ensure_open();
-            opened.complete(nullptr, {});
+            opened.succeed({});
         }
         catch (...) {
-            opened.fail(to_store_exception("opening"));
+            opened.fail(current_failure("opening"));
             finish();
             return;
         }
@@ -354,11 +352,10 @@ private:
             rest.swap(queue_); // only when opening failed
         }
         for (auto& r : rest)
-            fail_request(r, std::make_exception_ptr(
-                                store_error(make_error_code(error::closed), where_ + " was closed")));
+            fail_request(r, make_failure(error::closed, where_ + " was closed"));
         wakeups_.close();
         for (auto& w : waiters)
-            w.complete(nullptr, {});
+            w.succeed({});
     }
 
     //----------------------------------------------------------------------
@@ -448,9 +445,9 @@ private:
         reopen_ = false;
     }
 
-    // The current exception as a store_error, with `doing` and the store named.
-    std::exception_ptr
-    to_store_exception(std::string const& doing)
+    // The current exception as a failure, with `doing` and the store named.
+    failure
+    current_failure(std::string const& doing)
     {
         try {
             throw;
@@ -461,17 +458,22 @@ private:
             // connection: SQLite's caches may not match the files any more.
             if (e == error::io_error || e == error::corrupt || e == error::cannot_open || e == error::not_a_store)
                 reopen_ = true;
-            return std::make_exception_ptr(f.to_store_error(doing + " " + where_));
+            return make_failure(e, f.describe(doing + " " + where_));
         }
-        catch (store_error const&) {
-            return std::current_exception();
+        catch (store_error const& x) {
+            // Ours: the text already names the store. what() ends with the
+            // code's message, which the receiving store_error adds again.
+            std::string text = x.what();
+            std::string const tail = ": " + x.code().message();
+            if (text.size() >= tail.size() && text.compare(text.size() - tail.size(), tail.size(), tail) == 0)
+                text.resize(text.size() - tail.size());
+            return {x.code(), text};
         }
         catch (std::exception const& x) {
-            return std::make_exception_ptr(
-                store_error(make_error_code(error::internal), doing + " " + where_ + ": " + x.what()));
+            return make_failure(error::internal, doing + " " + where_ + ": " + x.what());
         }
         catch (...) {
-            return std::make_exception_ptr(store_error(make_error_code(error::internal), doing + " " + where_));
+            return make_failure(error::internal, doing + " " + where_);
         }
     }
 
@@ -498,7 +500,7 @@ private:
     void
     write_batch(std::vector<request>& batch, std::size_t puts, std::size_t others)
     {
-        std::exception_ptr failure;
+        failure failed;
         std::uint64_t duplicates = 0;
         new_senders_.clear();
         try {
@@ -539,7 +541,7 @@ private:
                 doing += std::string(puts > 0 ? " and " : "") + std::to_string(others) +
                          (others == 1 ? " update" : " updates");
             doing += " to";
-            failure = to_store_exception(doing);
+            failed = current_failure(doing);
             counters_.failed_commits.fetch_add(1, std::memory_order_relaxed);
             new_senders_.clear();
         }
@@ -550,8 +552,8 @@ private:
         bool changed = false;
         for (auto& r : batch) {
             if (auto* p = std::get_if<put_request>(&r)) {
-                if (failure)
-                    p->done.fail(failure);
+                if (failed)
+                    p->done.fail(failed);
                 else if (p->own_error)
                     p->done.fail(p->own_error);
                 else {
@@ -561,26 +563,26 @@ private:
                     }
                     else
                         counters_.duplicates.fetch_add(1, std::memory_order_relaxed);
-                    p->done.complete(nullptr, p->result);
+                    p->done.succeed(p->result);
                 }
             }
             else if (auto* s = std::get_if<settle_request>(&r)) {
-                if (failure)
-                    s->done.fail(failure); // still taken: the consumer may settle it again
+                if (failed)
+                    s->done.fail(failed); // still taken: the consumer may settle it again
                 else if (s->own_error)
                     s->done.fail(s->own_error);
                 else {
                     release(s->id);
                     changed = true;
-                    s->done.complete(nullptr, {});
+                    s->done.succeed({});
                 }
             }
             else if (auto* q = std::get_if<requeue_request>(&r)) {
-                if (failure)
-                    q->done.fail(failure);
+                if (failed)
+                    q->done.fail(failed);
                 else {
                     changed = changed || !q->result.empty();
-                    q->done.complete(nullptr, std::move(q->result));
+                    q->done.succeed(std::move(q->result));
                 }
             }
         }
@@ -640,8 +642,8 @@ private:
             stmts_.release.run();
             if (added_sender_)
                 new_senders_.erase(*added_sender_);
-            p.own_error = std::make_exception_ptr(f.to_store_error("storing a message of " +
-                                                                   std::to_string(p.payload.size()) + " bytes in " + where_));
+            p.own_error = make_failure(e, f.describe("storing a message of " + std::to_string(p.payload.size()) +
+                                                     " bytes in " + where_));
         }
     }
 
@@ -649,10 +651,9 @@ private:
     apply_put(put_request& p, std::uint64_t& duplicates)
     {
         if (p.payload.size() > max_length_) {
-            p.own_error = std::make_exception_ptr(store_error(
-                make_error_code(error::too_large), "storing a message of " + std::to_string(p.payload.size()) +
-                                                      " bytes in " + where_ + ": the limit is " +
-                                                      std::to_string(max_length_) + " bytes"));
+            p.own_error = make_failure(error::too_large, "storing a message of " + std::to_string(p.payload.size()) +
+                                                             " bytes in " + where_ + ": the limit is " +
+                                                             std::to_string(max_length_) + " bytes");
             return;
         }
         auto const now = now_ms();
@@ -683,9 +684,8 @@ private:
     apply_settle(settle_request& s)
     {
         if (!taken_.contains(s.id)) {
-            s.own_error = std::make_exception_ptr(store_error(
-                make_error_code(error::unknown_message),
-                "settling message " + std::to_string(s.id) + " in " + where_ + ": it was not taken by this consumer"));
+            s.own_error = make_failure(error::unknown_message, "settling message " + std::to_string(s.id) + " in " +
+                                                                   where_ + ": it was not taken by this consumer");
             return;
         }
         auto const now = now_ms();
@@ -707,9 +707,8 @@ private:
         statement_scope scope(*st);
         st->bind(1, static_cast<std::int64_t>(s.id)).step();
         if (db_.changes() == 0)
-            s.own_error = std::make_exception_ptr(
-                store_error(make_error_code(error::unknown_message),
-                            "settling message " + std::to_string(s.id) + " in " + where_ + ": it is not queued"));
+            s.own_error = make_failure(error::unknown_message,
+                                       "settling message " + std::to_string(s.id) + " in " + where_ + ": it is not queued");
     }
 
     void
@@ -775,10 +774,10 @@ private:
         try {
             ensure_open();
             auto result = f();
-            r.done.complete(nullptr, std::move(result));
+            r.done.succeed(std::move(result));
         }
         catch (...) {
-            r.done.fail(to_store_exception(doing));
+            r.done.fail(current_failure(doing));
         }
     }
 
