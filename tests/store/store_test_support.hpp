@@ -214,6 +214,46 @@ read_file(std::string const& path)
     return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+/// What a program printed and how it ended.
+struct program_result
+{
+    int exit_code = -1;
+    std::string out;
+    std::string err;
+};
+
+/** Runs `exe` with `args` to the end; `scratch` is a directory for its
+    output files. */
+inline program_result
+run_program(std::string const& exe, std::vector<std::string> args, std::filesystem::path const& scratch)
+{
+    std::string const out_file = (scratch / "program.out").string();
+    std::string const err_file = (scratch / "program.err").string();
+    std::vector<std::string> argv_strings;
+    argv_strings.push_back(exe);
+    for (auto& a : args)
+        argv_strings.push_back(std::move(a));
+    std::vector<char*> argv;
+    for (auto& a : argv_strings)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid = -1;
+    int const rc = posix_spawn(&pid, exe.c_str(), &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0)
+        throw std::runtime_error("posix_spawn " + exe + " failed");
+    program_result r;
+    r.exit_code = wait_child(pid);
+    r.out = read_file(out_file);
+    r.err = read_file(err_file);
+    return r;
+}
+
+
 /// The value of an environment variable, empty if unset.
 inline std::string
 env_or_empty(char const* name)
