@@ -40,7 +40,8 @@ struct sqlite_options
     std::chrono::milliseconds retention = std::chrono::hours(24);
 
     /** How often delivered messages past their retention are purged (in
-        chunks, between commits). Default 1 minute. */
+        chunks, between commits). Default 1 minute. Zero: never
+        automatically (`sqlite_store::purge()` still works). */
     std::chrono::milliseconds purge_interval = std::chrono::minutes(1);
 
     /** How long a commit waits for another process holding the database's

@@ -284,7 +284,7 @@ private:
             finish();
             return;
         }
-        next_purge_ = std::chrono::steady_clock::now() + options_.purge_interval;
+        schedule_purge();
 
         std::vector<request> batch;
         for (;;) {
@@ -299,16 +299,28 @@ private:
                 process(batch);
             batch.clear();
             if (std::chrono::steady_clock::now() >= next_purge_) {
-                try {
-                    purge();
+                if (options_.purge_interval.count() > 0) {
+                    try {
+                        purge();
+                    }
+                    catch (...) {
+                        // Busy or failing storage: try again next interval.
+                    }
                 }
-                catch (...) {
-                    // Busy or failing storage: try again next interval.
-                }
-                next_purge_ = std::chrono::steady_clock::now() + options_.purge_interval;
+                schedule_purge();
             }
         }
         finish();
+    }
+
+    void
+    schedule_purge()
+    {
+        // Zero turns the automatic purge off; the thread then wakes daily for nothing.
+        auto const interval = options_.purge_interval.count() > 0
+                                  ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(options_.purge_interval)
+                                  : std::chrono::steady_clock::duration(std::chrono::hours(24));
+        next_purge_ = std::chrono::steady_clock::now() + interval;
     }
 
     // Called with mutex_ held.
