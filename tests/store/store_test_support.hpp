@@ -13,6 +13,8 @@
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 
+#include <sqlite3.h>
+
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -146,6 +148,68 @@ store_error_of(F&& f)
     }
     return {};
 }
+
+/** A plain SQLite connection of the test's own: another process's view of
+    the store file (to hold its lock, read it, or damage it). */
+class raw_db
+{
+public:
+    explicit raw_db(std::string const& path, int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
+    {
+        if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK)
+            throw std::runtime_error("cannot open " + path);
+        sqlite3_busy_timeout(db_, 10000);
+    }
+    raw_db(raw_db const&) = delete;
+    raw_db& operator=(raw_db const&) = delete;
+    ~raw_db() { sqlite3_close(db_); }
+
+    /// SQLite's result code.
+    int
+    exec(char const* sql)
+    {
+        return sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
+    }
+
+    /// Throws unless it works.
+    void
+    must(char const* sql)
+    {
+        char* err = nullptr;
+        int const rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
+        std::string const text = err ? err : "";
+        sqlite3_free(err);
+        if (rc != SQLITE_OK)
+            throw std::runtime_error(std::string(sql) + ": " + text);
+    }
+
+    /// The last column of every row, one row per line.
+    std::string
+    text(char const* sql)
+    {
+        sqlite3_stmt* s = nullptr;
+        if (sqlite3_prepare_v2(db_, sql, -1, &s, nullptr) != SQLITE_OK)
+            throw std::runtime_error(std::string(sql) + ": " + sqlite3_errmsg(db_));
+        std::string out;
+        while (sqlite3_step(s) == SQLITE_ROW) {
+            if (!out.empty())
+                out += '\n';
+            auto const* t = sqlite3_column_text(s, sqlite3_column_count(s) - 1);
+            out += t ? reinterpret_cast<char const*>(t) : "";
+        }
+        sqlite3_finalize(s);
+        return out;
+    }
+
+    sqlite3*
+    get() const noexcept
+    {
+        return db_;
+    }
+
+private:
+    sqlite3* db_ = nullptr;
+};
 
 //--------------------------------------------------------------------------
 // Child processes: the test binary itself, running one hidden test case

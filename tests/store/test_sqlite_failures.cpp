@@ -93,17 +93,6 @@ queued_ids(hl7::store::sqlite_store& store)
     co_return ids;
 }
 
-struct raw_db
-{
-    explicit raw_db(std::string const& path)
-    {
-        REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-    }
-    ~raw_db() { sqlite3_close(db); }
-    int exec(char const* sql) { return sqlite3_exec(db, sql, nullptr, nullptr, nullptr); }
-    sqlite3* db = nullptr;
-};
-
 } // namespace
 
 TEST_CASE("sqlite failures: a full store fails the puts that do not fit, alone, and recovers when drained",

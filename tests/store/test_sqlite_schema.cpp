@@ -16,45 +16,6 @@ using hl7::store::error;
 
 namespace {
 
-/// A plain SQLite connection of the test's own (another process's view).
-struct raw_db
-{
-    explicit raw_db(std::string const& path)
-    {
-        REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-        sqlite3_busy_timeout(db, 10000);
-    }
-    ~raw_db() { sqlite3_close(db); }
-
-    void
-    exec(char const* sql)
-    {
-        char* err = nullptr;
-        int const rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
-        INFO(sql << ": " << (err ? err : ""));
-        sqlite3_free(err);
-        REQUIRE(rc == SQLITE_OK);
-    }
-
-    std::string
-    text(char const* sql)
-    {
-        sqlite3_stmt* s = nullptr;
-        REQUIRE(sqlite3_prepare_v2(db, sql, -1, &s, nullptr) == SQLITE_OK);
-        std::string out;
-        while (sqlite3_step(s) == SQLITE_ROW) {
-            if (!out.empty())
-                out += '\n';
-            auto const* t = sqlite3_column_text(s, sqlite3_column_count(s) - 1);
-            out += t ? reinterpret_cast<char const*>(t) : "";
-        }
-        sqlite3_finalize(s);
-        return out;
-    }
-
-    sqlite3* db = nullptr;
-};
-
 std::string
 file_bytes(std::string const& path)
 {
@@ -125,7 +86,7 @@ TEST_CASE("sqlite schema: a store of a newer version is refused and left untouch
     }
     {
         raw_db db(path);
-        db.exec("PRAGMA user_version = 99");
+        db.must("PRAGMA user_version = 99");
     }
     auto const before = file_bytes(path);
     std::string what;
@@ -142,7 +103,7 @@ TEST_CASE("sqlite schema: another application's database is refused and left unt
     std::string const path = dir.file("other.db");
     {
         raw_db db(path);
-        db.exec("CREATE TABLE patients (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO patients VALUES (1, 'x')");
+        db.must("CREATE TABLE patients (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO patients VALUES (1, 'x')");
     }
     auto const before = file_bytes(path);
     std::string what;

@@ -103,19 +103,12 @@ read_or_error(hl7::stream_reader& reader)
     }
 }
 
+/// Another process holding the store's write lock while it lives.
 struct raw_lock
 {
-    explicit raw_lock(std::string const& path)
-    {
-        REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-        REQUIRE(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
-    }
-    ~raw_lock()
-    {
-        sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-        sqlite3_close(db);
-    }
-    sqlite3* db = nullptr;
+    explicit raw_lock(std::string const& path) : db(path) { db.must("BEGIN IMMEDIATE"); }
+    ~raw_lock() { db.exec("ROLLBACK"); }
+    raw_db db;
 };
 
 } // namespace

@@ -448,8 +448,8 @@ private:
         s.heads = db.prepare("SELECT m.id, m.sender_id, m.not_before FROM senders s JOIN messages m ON m.id = "
                              "(SELECT q.id FROM messages q WHERE q.sender_id = s.id AND q.state = 0 "
                              "ORDER BY q.id LIMIT 1)");
-        s.load = db.prepare("SELECT s.application, s.facility, m.control_id, m.message_type, m.peer, m.received_at, "
-                            "m.stored_at, m.attempts, m.last_error, m.payload FROM messages m "
+        s.load = db.prepare(std::string("SELECT ") + metadata_columns +
+                            ", m.stored_at, m.attempts, m.last_error, m.payload FROM messages m "
                             "JOIN senders s ON s.id = m.sender_id WHERE m.id = ?1 AND m.state = 0");
         db_ = std::move(db);
         stmts_ = std::move(s);
@@ -851,12 +851,7 @@ private:
         auto& s = stmts_.load;
         stored_message m;
         m.id = static_cast<std::uint64_t>(*best);
-        m.meta.sending_application = s.column_text(0);
-        m.meta.sending_facility = s.column_text(1);
-        m.meta.control_id = s.column_text(2);
-        m.meta.message_type = s.column_text(3);
-        m.meta.peer = s.column_text(4);
-        m.meta.received = from_ms(s.column_int(5));
+        m.meta = read_metadata(s, 0);
         m.stored = from_ms(s.column_int(6));
         m.attempts = static_cast<std::uint32_t>(s.column_int(7));
         m.last_error = s.column_text(8);
@@ -865,6 +860,23 @@ private:
         busy_senders_.insert(*best_sender);
         r.message = std::move(m);
         return r;
+    }
+
+    // The metadata as stored, in the order read_metadata() reads it.
+    static constexpr char const metadata_columns[] =
+        "s.application, s.facility, m.control_id, m.message_type, m.peer, m.received_at";
+
+    static metadata
+    read_metadata(sqlite_statement const& s, int first)
+    {
+        metadata m;
+        m.sending_application = s.column_text(first);
+        m.sending_facility = s.column_text(first + 1);
+        m.control_id = s.column_text(first + 2);
+        m.message_type = s.column_text(first + 3);
+        m.peer = s.column_text(first + 4);
+        m.received = from_ms(s.column_int(first + 5));
+        return m;
     }
 
     store_stats
@@ -899,9 +911,8 @@ private:
     list(list_options const& q)
     {
         std::vector<message_record> out;
-        auto s = db_.prepare(std::string("SELECT m.id, m.state, s.application, s.facility, m.control_id, "
-                                         "m.message_type, m.peer, m.received_at, m.stored_at, m.attempts, "
-                                         "m.not_before, m.settled_at, m.last_error, length(m.payload)") +
+        auto s = db_.prepare(std::string("SELECT m.id, m.state, ") + metadata_columns +
+                             ", m.stored_at, m.attempts, m.not_before, m.settled_at, m.last_error, length(m.payload)" +
                              (q.with_payload ? ", m.payload" : "") +
                              " FROM messages m JOIN senders s ON s.id = m.sender_id "
                              "WHERE m.state = ?1 AND m.id > ?2 ORDER BY m.id LIMIT ?3");
@@ -912,12 +923,7 @@ private:
             message_record m;
             m.id = static_cast<std::uint64_t>(s.column_int(0));
             m.state = static_cast<message_state>(s.column_int(1));
-            m.meta.sending_application = s.column_text(2);
-            m.meta.sending_facility = s.column_text(3);
-            m.meta.control_id = s.column_text(4);
-            m.meta.message_type = s.column_text(5);
-            m.meta.peer = s.column_text(6);
-            m.meta.received = from_ms(s.column_int(7));
+            m.meta = read_metadata(s, 2);
             m.stored = from_ms(s.column_int(8));
             m.attempts = static_cast<std::uint32_t>(s.column_int(9));
             if (m.state == message_state::queued && s.column_int(10) > 0)
