@@ -111,6 +111,45 @@ struct raw_lock
     raw_db db;
 };
 
+/// A receiver under test: a store and a server running store_then_ack on it.
+struct test_receiver
+{
+    std::shared_ptr<hl7::store::sqlite_store> store;
+    std::optional<hl7::server> server;
+
+    std::uint16_t
+    port() const
+    {
+        return server->port();
+    }
+
+    asio::awaitable<void>
+    stop()
+    {
+        server->close();
+        co_await server->wait_closed();
+        co_await store->close();
+    }
+};
+
+asio::awaitable<test_receiver>
+start_receiver(std::string path, hl7::store_then_ack_options o, hl7::store::sqlite_options so = {},
+               hl7::server_options server_options = loopback_options())
+{
+    test_receiver r;
+    r.store = co_await hl7::store::open_sqlite_store(path, so);
+    r.server.emplace(co_await hl7::start_hl7_server(hl7::store_then_ack_handler(r.store, std::move(o)),
+                                                    std::move(server_options)));
+    co_return r;
+}
+
+asio::awaitable<void>
+hang_up(hl7::stream_writer& writer)
+{
+    writer.close();
+    co_await writer.wait_closed();
+}
+
 } // namespace
 
 TEST_CASE("store_then_ack: every AA arrives after its message is on disk", "[store][store_then_ack]")
@@ -134,8 +173,7 @@ TEST_CASE("store_then_ack: every AA arrives after its message is on disk", "[sto
             // Already committed when the AA was sent: another connection sees it.
             CHECK(probe.copies(id) == 1);
         }
-        writer.close();
-        co_await writer.wait_closed();
+        co_await hang_up(writer);
         server.close();
         co_await server.wait_closed();
         co_await store->close();
@@ -156,26 +194,23 @@ TEST_CASE("store_then_ack: a resent message is acknowledged and stored once", "[
     asio::io_context ctx;
     event_log log;
     run(ctx, [&]() -> asio::awaitable<void> {
-        auto store = co_await hl7::store::open_sqlite_store(path);
         hl7::store_then_ack_options o;
         o.on_event = log.callback();
-        auto server = co_await hl7::start_hl7_server(hl7::store_then_ack_handler(store, o), loopback_options());
+        auto rx = co_await start_receiver(path, o);
+        auto& store = rx.store;
         std::string const text = message_text("DUP-1");
         for (int round = 0; round < 3; ++round) {
             // A new connection each time, as a sender does after a lost ACK.
-            auto [reader, writer] = co_await hl7::open_hl7_connection("127.0.0.1", server.port());
+            auto [reader, writer] = co_await hl7::open_hl7_connection("127.0.0.1", rx.port());
             auto ack = co_await send_and_read(reader, writer, text);
             CHECK(ack["MSA.1"] == "AA");
             CHECK(ack["MSA.2"] == "DUP-1");
-            writer.close();
-            co_await writer.wait_closed();
+            co_await hang_up(writer);
         }
         auto st = co_await store->stats();
         CHECK(st.queued == 1);
         CHECK(st.duplicates == 2);
-        server.close();
-        co_await server.wait_closed();
-        co_await store->close();
+        co_await rx.stop();
     });
     auto events = log.snapshot();
     REQUIRE(events.size() == 3);
@@ -192,11 +227,11 @@ TEST_CASE("store_then_ack: a payload that is not a message gets a NAK and is not
     asio::io_context ctx;
     event_log log;
     run(ctx, [&]() -> asio::awaitable<void> {
-        auto store = co_await hl7::store::open_sqlite_store(path);
         hl7::store_then_ack_options o;
         o.on_event = log.callback();
-        auto server = co_await hl7::start_hl7_server(hl7::store_then_ack_handler(store, o), loopback_options());
-        auto [reader, writer] = co_await hl7::open_hl7_connection("127.0.0.1", server.port());
+        auto rx = co_await start_receiver(path, o);
+        auto& store = rx.store;
+        auto [reader, writer] = co_await hl7::open_hl7_connection("127.0.0.1", rx.port());
         auto nak = co_await send_and_read(reader, writer, "this is not HL7");
         CHECK(nak["MSA.1"] == "AR");
         CHECK(nak["MSA.3"].find("parse error") != std::string::npos);
@@ -205,11 +240,8 @@ TEST_CASE("store_then_ack: a payload that is not a message gets a NAK and is not
         CHECK(ack["MSA.1"] == "AA");
         auto st = co_await store->stats();
         CHECK(st.queued == 1);
-        writer.close();
-        co_await writer.wait_closed();
-        server.close();
-        co_await server.wait_closed();
-        co_await store->close();
+        co_await hang_up(writer);
+        co_await rx.stop();
     });
     auto events = log.snapshot();
     REQUIRE(events.size() == 2);
@@ -223,22 +255,19 @@ TEST_CASE("store_then_ack: a frame over the size limit gets a NAK AR", "[store][
     scratch_dir dir;
     asio::io_context ctx;
     run(ctx, [&]() -> asio::awaitable<void> {
-        auto store = co_await hl7::store::open_sqlite_store(dir.file("in.db"));
         auto so = loopback_options();
         so.connection.max_frame_size = 1024;
-        auto server = co_await hl7::start_hl7_server(hl7::store_then_ack_handler(store), so);
-        auto [reader, writer] = co_await hl7::open_hl7_connection("127.0.0.1", server.port());
+        auto rx = co_await start_receiver(dir.file("in.db"), {}, {}, so);
+        auto& store = rx.store;
+        auto [reader, writer] = co_await hl7::open_hl7_connection("127.0.0.1", rx.port());
         std::string big = message_text("BIG");
         big += "NTE|1||" + std::string(4000, 'x') + "\r";
         auto nak = co_await send_and_read(reader, writer, big);
         CHECK(nak["MSA.1"] == "AR");
         auto st = co_await store->stats();
         CHECK(st.queued == 0);
-        writer.close();
-        co_await writer.wait_closed();
-        server.close();
-        co_await server.wait_closed();
-        co_await store->close();
+        co_await hang_up(writer);
+        co_await rx.stop();
     });
 }
 
@@ -252,14 +281,13 @@ TEST_CASE("store_then_ack: when the store fails the connection closes without an
     run(ctx, [&]() -> asio::awaitable<void> {
         hl7::store::sqlite_options so;
         so.busy_timeout = 200ms;
-        auto store = co_await hl7::store::open_sqlite_store(path, so);
         hl7::store_then_ack_options o;
         o.on_event = log.callback();
-        auto server = co_await hl7::start_hl7_server(hl7::store_then_ack_handler(store, o), loopback_options());
+        auto rx = co_await start_receiver(path, o, so);
         std::string const text = message_text("FAIL-1");
         {
             auto lock = std::make_unique<raw_lock>(path); // another process holds the database
-            auto [reader, writer] = co_await hl7::open_hl7_connection("127.0.0.1", server.port());
+            auto [reader, writer] = co_await hl7::open_hl7_connection("127.0.0.1", rx.port());
             writer.writeblock(text);
             co_await writer.drain();
             auto [block, ec] = co_await read_or_error(reader);
@@ -267,21 +295,17 @@ TEST_CASE("store_then_ack: when the store fails the connection closes without an
             CHECK(ec == hl7::mllp::error::end_of_stream);
             store_probe probe(path);
             CHECK(probe.copies("FAIL-1") == 0);
-            writer.close();
-            co_await writer.wait_closed();
+            co_await hang_up(writer);
         }
         // The lock is gone: the sender's resend is stored and acknowledged,
         // by the same receiver and store, nothing restarted.
-        auto [reader, writer] = co_await hl7::open_hl7_connection("127.0.0.1", server.port());
+        auto [reader, writer] = co_await hl7::open_hl7_connection("127.0.0.1", rx.port());
         auto ack = co_await send_and_read(reader, writer, text);
         CHECK(ack["MSA.1"] == "AA");
         store_probe probe(path);
         CHECK(probe.copies("FAIL-1") == 1);
-        writer.close();
-        co_await writer.wait_closed();
-        server.close();
-        co_await server.wait_closed();
-        co_await store->close();
+        co_await hang_up(writer);
+        co_await rx.stop();
     });
     auto events = log.snapshot();
     REQUIRE(events.size() == 2);
@@ -301,11 +325,11 @@ TEST_CASE("store_then_ack: with the nak option a store failure is answered AE na
     run(ctx, [&]() -> asio::awaitable<void> {
         hl7::store::sqlite_options so;
         so.busy_timeout = 200ms;
-        auto store = co_await hl7::store::open_sqlite_store(path, so);
         hl7::store_then_ack_options o;
         o.on_store_failure = hl7::store_failure_reply::nak;
-        auto server = co_await hl7::start_hl7_server(hl7::store_then_ack_handler(store, o), loopback_options());
-        auto [reader, writer] = co_await hl7::open_hl7_connection("127.0.0.1", server.port());
+        auto rx = co_await start_receiver(path, o, so);
+        auto& store = rx.store;
+        auto [reader, writer] = co_await hl7::open_hl7_connection("127.0.0.1", rx.port());
         std::string const text = message_text("AE-1");
         {
             raw_lock lock(path);
@@ -322,11 +346,8 @@ TEST_CASE("store_then_ack: with the nak option a store failure is answered AE na
         CHECK(ack["MSA.1"] == "AA");
         auto st = co_await store->stats();
         CHECK(st.queued == 1);
-        writer.close();
-        co_await writer.wait_closed();
-        server.close();
-        co_await server.wait_closed();
-        co_await store->close();
+        co_await hang_up(writer);
+        co_await rx.stop();
     });
 }
 
@@ -336,19 +357,18 @@ TEST_CASE("store_then_ack: a closed store gets no AA", "[store][store_then_ack][
     asio::io_context ctx;
     event_log log;
     run(ctx, [&]() -> asio::awaitable<void> {
-        auto store = co_await hl7::store::open_sqlite_store(dir.file("in.db"));
         hl7::store_then_ack_options o;
         o.on_event = log.callback();
-        auto server = co_await hl7::start_hl7_server(hl7::store_then_ack_handler(store, o), loopback_options());
+        auto rx = co_await start_receiver(dir.file("in.db"), o);
+        auto& store = rx.store;
         co_await store->close();
-        auto [reader, writer] = co_await hl7::open_hl7_connection("127.0.0.1", server.port());
+        auto [reader, writer] = co_await hl7::open_hl7_connection("127.0.0.1", rx.port());
         writer.writeblock(message_text("CL-1"));
         co_await writer.drain();
         auto [block, ec] = co_await read_or_error(reader);
         CHECK(block.empty());
         CHECK(ec == hl7::mllp::error::end_of_stream);
-        server.close();
-        co_await server.wait_closed();
+        co_await rx.stop(); // closing the store again is fine
     });
     auto events = log.snapshot();
     REQUIRE(events.size() == 1);
