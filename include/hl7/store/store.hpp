@@ -133,12 +133,19 @@ struct store_stats
     senders are. A message marked dead no longer holds its sender back.
     A message taken but never settled (the consumer crashed) is handed out
     again once the store is reopened: delivery is at least once, and a
-    receiver drops the duplicate by its MSH-10.
+    receiver drops the duplicate by its MSH-10. Until then it holds its
+    sender back, so a consumer that gives up on a message without a verdict
+    must still settle it (`retry_later(id, 0ms, why)` hands it out again).
 
     @par Thread safety
     Every function may be called from any thread and from several
     coroutines at once. Each awaiting coroutine resumes on its own executor;
     backend threads never touch the caller's I/O objects.
+
+    @par Lifetime
+    A backend may complete operations from a thread of its own: close the
+    store (or destroy it, which waits for its thread) before destroying the
+    io_context its callers run on.
 
     @par Errors
     Every operation throws `store_error` (see `hl7::store::error`).

@@ -726,8 +726,6 @@ private:
     void
     apply_requeue(requeue_request& q)
     {
-        auto const now = now_ms();
-        (void)now;
         if (q.ids.empty()) {
             auto sel = db_.prepare("SELECT id FROM messages WHERE state = 2 ORDER BY id");
             while (sel.step())
