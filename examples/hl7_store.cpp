@@ -261,7 +261,11 @@ run(config const& cfg)
             print_records(records, cfg.contents);
         }
         else {
-            auto done = co_await store->requeue(cfg.all ? std::vector<std::uint64_t>{} : cfg.ids);
+            // A named argument: g++ 12 destroys a temporary built by ?: in a co_await expression twice.
+            std::vector<std::uint64_t> ids; // empty: every dead letter
+            if (!cfg.all)
+                ids = cfg.ids;
+            auto done = co_await store->requeue(std::move(ids));
             for (auto id : cfg.ids)
                 if (std::find(done.begin(), done.end(), id) == done.end()) {
                     std::cerr << "hl7_store: message " << id << " is not a dead letter; left as it is" << std::endl;
