@@ -3,14 +3,19 @@
 // (max_batch = 1), and the disk's own fsync rate as the ceiling, all in the
 // same run on the same directory.
 //
-//   hl7_bench_store [--dir DIR] [--seconds S] [--size BYTES] [--putter-cpu N] [--store-cpu N]
+//   hl7_bench_store [--dir DIR] [--rounds R] [--seconds S] [--size BYTES] [--putter-cpu N] [--store-cpu N]
 //
 // The putters are coroutines on one thread (pinned to --putter-cpu, default
-// 0); the store's database thread is pinned to --store-cpu (default 1). Each
-// cell runs S seconds (default 2) on a fresh store file. Columns: puts per
-// second, commits (= fsyncs of the WAL) per second, puts per commit, and the
-// put latency (p50, p99) as the putters saw it. Fails only when a put fails or
-// the store's count disagrees with the puts.
+// 0); the store's database thread is pinned to --store-cpu (default 1). A
+// shared machine's disk changes its fsync latency by an order of magnitude
+// from one moment to the next, so the cells are measured in rounds: each
+// round measures the disk's fsync rate and then runs every cell once, S
+// seconds each (default 1) on a fresh store file; R rounds (default 3).
+// Reported per cell: the median over the rounds of puts per second (with
+// the range), commits (= fsyncs of the WAL) per second, puts per commit, and
+// the put latency (p50, p99) as the putters saw it; and the ratios group /
+// per put and puts / disk fsyncs, taken within each round, median over rounds.
+// Fails only when a put fails or the store's count disagrees with the puts.
 
 #include <hl7/store/sqlite.hpp>
 
@@ -43,7 +48,8 @@ using clock_type = std::chrono::steady_clock;
 struct config
 {
     std::string dir = ".";
-    double seconds = 2.0;
+    int rounds = 3;
+    double seconds = 1.0;
     std::size_t size = 1000;
     int putter_cpu = 0;
     int store_cpu = 1;
@@ -208,7 +214,8 @@ run_cell(config const& cfg, std::size_t putters, bool group, int cell)
 void
 usage()
 {
-    std::printf("usage: hl7_bench_store [--dir DIR] [--seconds S] [--size BYTES] [--putter-cpu N] [--store-cpu N]\n");
+    std::printf("usage: hl7_bench_store [--dir DIR] [--rounds R] [--seconds S] [--size BYTES] [--putter-cpu N] "
+                "[--store-cpu N]\n");
 }
 
 } // namespace
@@ -228,6 +235,8 @@ main(int argc, char** argv)
         };
         if (a == "--dir")
             cfg.dir = value();
+        else if (a == "--rounds")
+            cfg.rounds = std::max(1, std::stoi(value()));
         else if (a == "--seconds")
             cfg.seconds = std::stod(value());
         else if (a == "--size")
@@ -249,42 +258,85 @@ main(int argc, char** argv)
     if (cpus < 2)
         cfg.putter_cpu = cfg.store_cpu = -1;
 
-    std::printf("hl7_bench_store: %s, %zu-byte messages, %.1f s per cell, %ld CPUs (putters on CPU %d, store on CPU %d)\n",
-                std::filesystem::absolute(cfg.dir).c_str(), cfg.size, cfg.seconds, cpus, cfg.putter_cpu, cfg.store_cpu);
-    double const ceiling = fsync_rate(cfg.dir, cfg.seconds);
-    std::printf("disk ceiling: %.0f fsyncs/s (4 KiB write + fdatasync in a loop, same directory)\n\n", ceiling);
-    std::printf("%-8s %-12s %10s %10s %12s %8s %8s\n", "putters", "commit", "puts/s", "commits/s", "puts/commit",
-                "p50 ms", "p99 ms");
+    std::printf("hl7_bench_store: %s, %zu-byte messages, %d rounds of %.1f s per cell, %ld CPUs (putters on CPU %d, "
+                "store on CPU %d)\n\n",
+                std::filesystem::absolute(cfg.dir).c_str(), cfg.size, cfg.rounds, cfg.seconds, cpus, cfg.putter_cpu,
+                cfg.store_cpu);
 
+    struct cell_spec
+    {
+        std::size_t putters;
+        bool group;
+    };
+    std::vector<cell_spec> const cells{{1, true}, {1, false}, {8, true}, {8, false}, {64, true}, {64, false}};
+    std::vector<std::vector<result>> per_cell(cells.size());
+    std::vector<double> ceilings;
     bool failed = false;
-    int cell = 0;
-    std::vector<result> results;
-    for (std::size_t putters : {1u, 8u, 64u}) {
-        for (bool group : {true, false}) {
-            auto r = run_cell(cfg, putters, group, cell++);
-            double const puts_s = static_cast<double>(r.puts) / r.seconds;
-            double const commits_s = static_cast<double>(r.commits) / r.seconds;
-            std::printf("%-8zu %-12s %10.0f %10.0f %12.1f %8.2f %8.2f%s\n", putters, group ? "group" : "per put", puts_s,
-                        commits_s, r.commits ? static_cast<double>(r.puts) / static_cast<double>(r.commits) : 0.0,
-                        r.p50_ms, r.p99_ms, r.failed ? "  FAILED" : "");
+    int file = 0;
+    for (int round = 0; round < cfg.rounds; ++round) {
+        ceilings.push_back(fsync_rate(cfg.dir, std::min(cfg.seconds, 1.0)));
+        std::printf("round %d: disk %.0f fsyncs/s;", round + 1, ceilings.back());
+        for (std::size_t c = 0; c < cells.size(); ++c) {
+            auto r = run_cell(cfg, cells[c].putters, cells[c].group, file++);
+            std::printf(" %.0f", static_cast<double>(r.puts) / r.seconds);
+            std::fflush(stdout);
             if (r.failed) {
-                std::printf("  failure: %s\n", r.failure.c_str());
+                std::printf("\n  FAILED (%zu putters, %s): %s\n", r.putters, r.group ? "group" : "per put",
+                            r.failure.c_str());
                 failed = true;
             }
-            results.push_back(r);
+            per_cell[c].push_back(std::move(r));
         }
+        std::printf(" puts/s\n");
     }
-    auto rate = [&](std::size_t putters, bool group) {
-        for (auto const& r : results)
-            if (r.putters == putters && r.group == group)
-                return static_cast<double>(r.puts) / r.seconds;
-        return 0.0;
+
+    auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v.empty() ? 0.0 : v[v.size() / 2];
     };
-    std::printf("\ngroup commit / one transaction per put: %.1fx at 1, %.1fx at 8, %.1fx at 64 putters\n",
-                rate(1, true) / std::max(rate(1, false), 1e-9), rate(8, true) / std::max(rate(8, false), 1e-9),
-                rate(64, true) / std::max(rate(64, false), 1e-9));
-    if (ceiling > 0)
-        std::printf("puts/s over the disk's fsyncs/s: %.1fx (group, 64 putters), %.2fx (per put, 64 putters)\n",
-                    rate(64, true) / ceiling, rate(64, false) / ceiling);
+    auto rate = [](result const& r) { return static_cast<double>(r.puts) / r.seconds; };
+
+    std::printf("\ndisk ceiling: %.0f fsyncs/s median (4 KiB write + fdatasync in a loop, same directory; range %.0f-%.0f)\n\n",
+                median(ceilings), *std::min_element(ceilings.begin(), ceilings.end()),
+                *std::max_element(ceilings.begin(), ceilings.end()));
+    std::printf("%-8s %-8s %10s %17s %10s %12s %8s %8s\n", "putters", "commit", "puts/s", "(range)", "commits/s",
+                "puts/commit", "p50 ms", "p99 ms");
+    for (std::size_t c = 0; c < cells.size(); ++c) {
+        std::vector<double> puts, commits, per_commit, p50, p99;
+        for (auto const& r : per_cell[c]) {
+            puts.push_back(rate(r));
+            commits.push_back(static_cast<double>(r.commits) / r.seconds);
+            per_commit.push_back(r.commits ? static_cast<double>(r.puts) / static_cast<double>(r.commits) : 0.0);
+            p50.push_back(r.p50_ms);
+            p99.push_back(r.p99_ms);
+        }
+        char range[64];
+        std::snprintf(range, sizeof range, "(%.0f-%.0f)", *std::min_element(puts.begin(), puts.end()),
+                      *std::max_element(puts.begin(), puts.end()));
+        std::printf("%-8zu %-8s %10.0f %17s %10.0f %12.1f %8.2f %8.2f\n", cells[c].putters,
+                    cells[c].group ? "group" : "per put", median(puts), range, median(commits), median(per_commit),
+                    median(p50), median(p99));
+    }
+
+    // Ratios within a round (same disk weather), then the median.
+    auto ratio = [&](std::size_t a, std::size_t b) {
+        std::vector<double> v;
+        for (int round = 0; round < cfg.rounds; ++round)
+            v.push_back(rate(per_cell[a][static_cast<std::size_t>(round)]) /
+                        std::max(rate(per_cell[b][static_cast<std::size_t>(round)]), 1e-9));
+        return median(v);
+    };
+    auto over_disk = [&](std::size_t a) {
+        std::vector<double> v;
+        for (int round = 0; round < cfg.rounds; ++round)
+            v.push_back(rate(per_cell[a][static_cast<std::size_t>(round)]) /
+                        std::max(ceilings[static_cast<std::size_t>(round)], 1e-9));
+        return median(v);
+    };
+    std::printf("\ngroup commit / one transaction per put (median of per-round ratios): %.1fx at 1, %.1fx at 8, %.1fx "
+                "at 64 putters\n",
+                ratio(0, 1), ratio(2, 3), ratio(4, 5));
+    std::printf("puts/s over the disk's fsyncs/s (same round): %.2fx group and %.2fx per put at 64 putters\n",
+                over_disk(4), over_disk(5));
     return failed ? 1 : 0;
 }
