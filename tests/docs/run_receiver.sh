@@ -29,8 +29,9 @@ trap 'exit 130' INT TERM
 
 fail() {
     echo "FAIL: $*"
-    for f in out err; do
-        [[ -f $work/$f ]] && { echo "----- receiver std$f -----"; cat "$work/$f"; }
+    local f
+    for f in out err out2 err2; do
+        [[ -f $work/$f ]] && { echo "----- receiver $f (2: the second receiver) -----"; cat "$work/$f"; }
     done
     exit 1
 }
