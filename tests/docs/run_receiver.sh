@@ -5,6 +5,7 @@
 # (sent over bash's /dev/tcp: no other program involved), then exit 0 on
 # SIGTERM, with nothing on stderr. A second run on the port the first one
 # holds must fail with exit 1 and an error message (the error path of main).
+# A third, sent SIGINT as soon as it says it listens, must exit 0.
 #
 #   run_receiver.sh <receiver program>
 #
@@ -16,10 +17,12 @@ program=${1:?usage: run_receiver.sh <receiver program>}
 work=$(mktemp -d "${TMPDIR:-/tmp}/hl7_doc_receiver.XXXXXX") || exit 1
 pid=
 
+# pid is timeout(1)'s: a SIGTERM to it reaches the program, followed by
+# SIGKILL 5 s later if needed (a SIGKILL to timeout would orphan the program).
 cleanup() {
     exec 3<&- 3>&- 2>/dev/null
     if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
-        kill -KILL "$pid" 2>/dev/null
+        kill -TERM "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
     fi
     rm -rf "$work"
@@ -30,24 +33,44 @@ trap 'exit 130' INT TERM
 fail() {
     echo "FAIL: $*"
     local f
-    for f in out err out2 err2; do
-        [[ -f $work/$f ]] && { echo "----- receiver $f (2: the second receiver) -----"; cat "$work/$f"; }
+    for f in out err out2 err2 out3 err3; do
+        [[ -f $work/$f ]] && { echo "----- receiver $f (2, 3: the second, third run) -----"; cat "$work/$f"; }
     done
     exit 1
 }
 
-timeout -k 5 50 "$program" 0 >"$work/out" 2>"$work/err" &
-pid=$!
+# Starts the program on a free port in the background (pid), sets port.
+# --foreground: timeout then forwards a signal to the program once, not
+# also to its process group (two SIGTERMs, see examples/run_demo.sh).
+start_receiver() {
+    local out=$1 err=$2
+    timeout --foreground -k 5 50 "$program" 0 >"$out" 2>"$err" &
+    pid=$!
+    port=
+    for _ in $(seq 200); do   # up to 20 s, generous for a loaded machine
+        port=$(sed -n 's/^listening on port \([0-9][0-9]*\)$/\1/p' "$out" | head -n 1)
+        [[ -n $port ]] && break
+        kill -0 "$pid" 2>/dev/null || fail "the receiver exited before listening"
+        sleep 0.1
+    done
+    [[ -n $port ]] || fail "the receiver did not print 'listening on port N' within 20 s"
+    echo "receiver (pid $pid) listening on port $port"
+}
 
-port=
-for _ in $(seq 200); do   # up to 20 s, generous for a loaded machine
-    port=$(sed -n 's/^listening on port \([0-9][0-9]*\)$/\1/p' "$work/out" | head -n 1)
-    [[ -n $port ]] && break
-    kill -0 "$pid" 2>/dev/null || fail "the receiver exited before listening"
-    sleep 0.1
-done
-[[ -n $port ]] || fail "the receiver did not print 'listening on port N' within 20 s"
-echo "receiver (pid $pid) listening on port $port"
+# Signals the program (through timeout) and waits up to 20 s; sets rc.
+stop_receiver() {
+    kill "-$1" "$pid"
+    for _ in $(seq 200); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && fail "the receiver still runs 20 s after SIG$1"
+    wait "$pid"
+    rc=$?
+    pid=
+}
+
+start_receiver "$work/out" "$work/err"
 
 # One MLLP frame: VT, the message, FS CR. The ACK is read up to its FS.
 exec 3<>"/dev/tcp/127.0.0.1/$port" || fail "cannot connect to 127.0.0.1:$port"
@@ -65,16 +88,13 @@ rc2=$?
 grep -q '^ack_receiver: ' "$work/err2" || fail "a second receiver on port $port printed no error: $(cat "$work/err2")"
 echo "second receiver on the same port: exit 1, $(cat "$work/err2")"
 
-kill -TERM "$pid"
-for _ in $(seq 200); do   # up to 20 s
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-done
-kill -0 "$pid" 2>/dev/null && fail "the receiver still runs 20 s after SIGTERM"
-wait "$pid"
-rc=$?
-pid=
+stop_receiver TERM
 [[ $rc -eq 0 ]] || fail "the receiver exited with $rc after SIGTERM (expected 0)"
 grep -q '^received ADT^A01 DOC-42$' "$work/out" || fail "the receiver did not print 'received ADT^A01 DOC-42'"
 [[ ! -s $work/err ]] || fail "the receiver wrote to stderr"
-echo "PASS: ACK received, clean exit 0 on SIGTERM"
+
+# SIGINT as soon as it listens: the signals are caught before it says so.
+start_receiver "$work/out3" "$work/err3"
+stop_receiver INT
+[[ $rc -eq 0 ]] || fail "the receiver exited with $rc on SIGINT right after starting (expected 0)"
+echo "PASS: ACK received; clean exit 0 on SIGTERM, and on SIGINT right after starting"
