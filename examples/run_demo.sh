@@ -15,13 +15,12 @@ sender=${2:?usage: run_demo.sh <hl7_receiver> <hl7_sender>}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/hl7_demo.XXXXXX") || exit 1
 receiver_pid=
+watchdog_pid=
 
-# receiver_pid is timeout(1)'s pid: a SIGTERM to it reaches the receiver, and
-# timeout follows with SIGKILL 5 s later if the receiver is still there
-# (a SIGKILL to timeout itself would orphan the receiver).
 cleanup() {
+    [[ -n $watchdog_pid ]] && kill "$watchdog_pid" 2>/dev/null
     if [[ -n $receiver_pid ]] && kill -0 "$receiver_pid" 2>/dev/null; then
-        kill -TERM "$receiver_pid" 2>/dev/null
+        kill -KILL "$receiver_pid" 2>/dev/null
         wait "$receiver_pid" 2>/dev/null
     fi
     rm -rf "$work"
@@ -39,15 +38,20 @@ fail() {
 }
 
 # 1. The receiver, on a port the system picks; it prints the port it got.
-# Under timeout(1), so that it cannot outlive this script even if the script
-# is killed (timeout forwards our SIGTERM and returns the receiver's status).
-# --foreground: otherwise timeout forwards a SIGTERM twice (to the receiver,
-# then to its process group), and when the two do not merge into one
-# pending signal, hl7_receiver takes the second for "SIGTERM again: exit
-# without waiting" and exits with 1 (the hl7.demo flake: 14 times in 300
-# under load).
-timeout --foreground -k 5 50 "$receiver" --host 127.0.0.1 --port 0 >"$work/receiver.log" 2>&1 &
+# Started directly, so that our signals reach it and nothing else: under
+# timeout(1) (as before) a SIGTERM to timeout reached the receiver twice
+# (timeout signals the child, then its process group), and when the two did
+# not merge, hl7_receiver took the second for "SIGTERM again: exit without
+# waiting" (exit 1), or died of it once its signal_set was gone (143): the
+# hl7.demo flake, 4 runs in 300 under load. A SIGTERM to timeout before its
+# fork() returned also made timeout exit alone and orphan the receiver.
+# A watchdog ends the receiver after 50 s should this script be killed.
+"$receiver" --host 127.0.0.1 --port 0 >"$work/receiver.log" 2>&1 &
 receiver_pid=$!
+( trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+  sleep 50 & nap=$!
+  wait "$nap" && kill -KILL "$receiver_pid" 2>/dev/null ) &
+watchdog_pid=$!
 
 port=
 for _ in $(seq 100); do   # up to 10 s
@@ -82,7 +86,7 @@ receiver_pid=
 echo "----- receiver log -----"
 cat "$work/receiver.log"
 echo "------------------------"
-[[ $receiver_rc -ne 124 ]] || fail "hl7_receiver was still running after 50 s (killed by timeout)"
+[[ $receiver_rc -ne 137 ]] || fail "hl7_receiver was still running after 50 s (killed by the watchdog)"
 [[ $receiver_rc -eq 0 ]] || fail "hl7_receiver exited with $receiver_rc after SIGTERM (expected 0)"
 grep -q 'CNTRL-3456' "$work/receiver.log" || fail "hl7_receiver did not log the message's control id"
 if grep -q 'EVERYWOMAN' "$work/receiver.log"; then

@@ -16,13 +16,13 @@ set -u
 program=${1:?usage: run_receiver.sh <receiver program>}
 work=$(mktemp -d "${TMPDIR:-/tmp}/hl7_doc_receiver.XXXXXX") || exit 1
 pid=
+watchdog=
 
-# pid is timeout(1)'s: a SIGTERM to it reaches the program, followed by
-# SIGKILL 5 s later if needed (a SIGKILL to timeout would orphan the program).
 cleanup() {
     exec 3<&- 3>&- 2>/dev/null
+    [[ -n $watchdog ]] && kill "$watchdog" 2>/dev/null
     if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null
+        kill -KILL "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
     fi
     rm -rf "$work"
@@ -40,12 +40,18 @@ fail() {
 }
 
 # Starts the program on a free port in the background (pid), sets port.
-# --foreground: timeout then forwards a signal to the program once, not
-# also to its process group (two SIGTERMs, see examples/run_demo.sh).
+# Directly, not under timeout(1), so that a signal reaches the program once
+# (see examples/run_demo.sh); a watchdog ends it after 50 s should this
+# script be killed.
 start_receiver() {
     local out=$1 err=$2
-    timeout --foreground -k 5 50 "$program" 0 >"$out" 2>"$err" &
+    [[ -n $watchdog ]] && kill "$watchdog" 2>/dev/null
+    "$program" 0 >"$out" 2>"$err" &
     pid=$!
+    ( trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+      sleep 50 & nap=$!
+      wait "$nap" && kill -KILL "$pid" 2>/dev/null ) &
+    watchdog=$!
     port=
     for _ in $(seq 200); do   # up to 20 s, generous for a loaded machine
         port=$(sed -n 's/^listening on port \([0-9][0-9]*\)$/\1/p' "$out" | head -n 1)
@@ -57,7 +63,7 @@ start_receiver() {
     echo "receiver (pid $pid) listening on port $port"
 }
 
-# Signals the program (through timeout) and waits up to 20 s; sets rc.
+# Signals the program and waits up to 20 s for it; sets rc.
 stop_receiver() {
     kill "-$1" "$pid"
     for _ in $(seq 200); do
