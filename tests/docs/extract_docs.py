@@ -101,68 +101,67 @@ def display(path):
     return path if rel.startswith("..") else rel
 
 
-def readme_blocks(path, errors):
+def scan(path, opening, read_block, errors):
+    """The blocks of a file: read_block(path, lines, i, match, where, blocks)
+    is called at each line where `opening` matches and returns the index of
+    the line after its block; a DocError it raises is recorded and scanning
+    goes on after that block (error.resume) or the next line."""
     lines = open(path, encoding="utf-8").read().split("\n")
     blocks, i = [], 0
     while i < len(lines):
-        m = FENCE.match(lines[i])
+        m = opening.search(lines[i])
         if not m:
             i += 1
             continue
-        lang, start = m.group("lang").lower(), i
-        i += 1
-        while i < len(lines) and not re.match(r"^\s*```\s*$", lines[i]):
-            i += 1
-        where = f"{display(path)}:{start + 1}"
-        if i == len(lines):
-            errors.append(f"{where}: code block never closed")
-            break
-        body = lines[start + 1:i]
-        i += 1
-        spec = previous_marker(lines, start)
+        where = f"{display(path)}:{i + 1}"
         try:
-            if lang in CPP_LANGS or lang in CMAKE_LANGS:
-                if spec is None:
-                    raise DocError(f"{where}: ```{lang} block without a <!-- doc-test: ... --> marker on the line "
-                                   "before it (see tests/docs/README.md)")
-                context, options = parse_marker(spec, where)
-                if context == "skip":
-                    continue
+            i = read_block(path, lines, i, m, where, blocks)
+        except DocError as e:
+            errors.append(str(e))
+            i = getattr(e, "resume", i + 1)
+    return blocks
+
+
+def readme_block(path, lines, i, m, where, blocks):
+    lang, start = m.group("lang").lower(), i
+    i += 1
+    while i < len(lines) and not re.match(r"^\s*```\s*$", lines[i]):
+        i += 1
+    if i == len(lines):
+        raise DocError(f"{where}: code block never closed")
+    body, spec = lines[start + 1:i], previous_marker(lines, start)
+    try:
+        if lang in CPP_LANGS or lang in CMAKE_LANGS:
+            if spec is None:
+                raise DocError(f"{where}: ```{lang} block without a <!-- doc-test: ... --> marker on the line "
+                               "before it (see tests/docs/README.md)")
+            context, options = parse_marker(spec, where)
+            if context != "skip":
                 if (lang in CMAKE_LANGS) != (context == "cmake project"):
                     raise DocError(f"{where}: context '{context}' does not fit a ```{lang} block")
                 blocks.append(Block(path, start + 2, body, context, options))
-            elif spec is not None:
-                raise DocError(f"{where}: doc-test marker before a ```{lang} block (only cpp and cmake blocks are built)")
-        except DocError as e:
-            errors.append(str(e))
-    return blocks
+        elif spec is not None:
+            raise DocError(f"{where}: doc-test marker before a ```{lang} block (only cpp and cmake blocks are built)")
+    except DocError as e:
+        e.resume = i + 1
+        raise
+    return i + 1
+
+
+def readme_blocks(path, errors):
+    return scan(path, FENCE, readme_block, errors)
 
 
 def header_blocks(path, errors):
     """@code ... @endcode in doc comments. A one-line `@code X @endcode` is a
     completion signature; a block spanning lines needs a marker."""
-    lines = open(path, encoding="utf-8").read().split("\n")
-    blocks, i = [], 0
-    while i < len(lines):
-        m = CODE.search(lines[i])
-        if not m:
-            i += 1
-            continue
-        pos = m.start("code")
-        where = f"{display(path)}:{i + 1}"
-        try:
-            i = header_block(path, lines, i, pos, where, blocks)
-        except DocError as e:
-            errors.append(str(e))
-            i += 1
-    return blocks
+    return scan(path, CODE, header_block, errors)
 
 
-def header_block(path, lines, i, pos, where, blocks):
-    """Reads the block whose @code is at lines[i][pos:]; returns the index of
-    the line after it."""
-    line = lines[i]
-    rest = line[pos + len("@code"):]
+def header_block(path, lines, i, m, where, blocks):
+    """Reads the block whose @code `m` found on lines[i]; returns the index
+    of the line after it."""
+    rest = lines[i][m.end("code"):]
     rest = re.sub(r"^\{[^}]*\}", "", rest)  # @code{.cpp}
     end = rest.find("@endcode")
     if end >= 0:
