@@ -13,43 +13,14 @@ set -u
 receiver=${1:?usage: run_demo.sh <hl7_receiver> <hl7_sender>}
 sender=${2:?usage: run_demo.sh <hl7_receiver> <hl7_sender>}
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/hl7_demo.XXXXXX") || exit 1
-receiver_pid=
-
-cleanup() {
-    if [[ -n $receiver_pid ]] && kill -0 "$receiver_pid" 2>/dev/null; then
-        kill -KILL "$receiver_pid" 2>/dev/null
-        wait "$receiver_pid" 2>/dev/null
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-fail() {
-    echo "FAIL: $*"
-    if [[ -f $work/receiver.log ]]; then
-        echo "----- receiver log -----"
-        cat "$work/receiver.log"
-    fi
-    exit 1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/server_process.sh"
+server_init hl7_demo
 
 # 1. The receiver, on a port the system picks; it prints the port it got.
-# Under timeout(1), so that it cannot outlive this script even if the script
-# is killed (timeout forwards our SIGTERM and returns the receiver's status).
-timeout -k 5 50 "$receiver" --host 127.0.0.1 --port 0 >"$work/receiver.log" 2>&1 &
-receiver_pid=$!
-
-port=
-for _ in $(seq 100); do   # up to 10 s
-    port=$(sed -n 's/.*[Ll]istening on [^ ]*:\([0-9][0-9]*\).*/\1/p' "$work/receiver.log" | head -n 1)
-    [[ -n $port ]] && break
-    kill -0 "$receiver_pid" 2>/dev/null || fail "hl7_receiver exited before listening"
-    sleep 0.1
-done
-[[ -n $port ]] || fail "hl7_receiver did not report a port within 10 s"
-echo "hl7_receiver (pid $receiver_pid) listening on 127.0.0.1:$port"
+# (Directly, not under timeout(1): see server_process.sh.)
+server_start "$work/receiver.log" "$receiver" --host 127.0.0.1 --port 0
+server_port "$work/receiver.log" 's/.*[Ll]istening on [^ ]*:\([0-9][0-9]*\).*/\1/p'
+echo "hl7_receiver (pid $server_pid) listening on 127.0.0.1:$port"
 
 # 2. The sender, bounded by its own 10 s timeouts and by timeout(1).
 echo "\$ hl7_sender --host 127.0.0.1 --port $port"
@@ -60,21 +31,12 @@ cat "$work/sender.out"
 grep -q '^MSA|AA|CNTRL-3456$' "$work/sender.out" || fail "hl7_sender did not print the ACK MSA|AA|CNTRL-3456"
 
 # 3. SIGTERM: the receiver closes the server and exits with 0.
-kill -TERM "$receiver_pid"
-for _ in $(seq 100); do   # up to 10 s
-    kill -0 "$receiver_pid" 2>/dev/null || break
-    sleep 0.1
-done
-if kill -0 "$receiver_pid" 2>/dev/null; then
-    fail "hl7_receiver still running 10 s after SIGTERM"
-fi
-wait "$receiver_pid"
-receiver_rc=$?
-receiver_pid=
+server_stop TERM
+receiver_rc=$server_rc
 echo "----- receiver log -----"
 cat "$work/receiver.log"
 echo "------------------------"
-[[ $receiver_rc -ne 124 ]] || fail "hl7_receiver was still running after 50 s (killed by timeout)"
+[[ $receiver_rc -ne 137 ]] || fail "hl7_receiver was killed by the watchdog (still running after 50 s)"
 [[ $receiver_rc -eq 0 ]] || fail "hl7_receiver exited with $receiver_rc after SIGTERM (expected 0)"
 grep -q 'CNTRL-3456' "$work/receiver.log" || fail "hl7_receiver did not log the message's control id"
 if grep -q 'EVERYWOMAN' "$work/receiver.log"; then

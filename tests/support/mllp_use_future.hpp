@@ -5,11 +5,18 @@
 // sanitizers reports a false -Wmaybe-uninitialized inside Asio 1.22's
 // promise_handler (use_future.hpp:627), which -Werror turns into a build
 // failure; the diagnostic state that counts is the one where the template
-// is defined, so it is silenced around this first inclusion only.
+// is defined, so it is silenced around this first inclusion only (clang
+// has no such warning and would reject the unknown name).
 
+#include <hl7/detail/asio_config.hpp> // before any Asio header (coroutines under clang)
+
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <asio/use_future.hpp>
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 #endif

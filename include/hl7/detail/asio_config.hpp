@@ -1,5 +1,5 @@
-#ifndef HL7_DETAIL_NET_CONFIG_HPP
-#define HL7_DETAIL_NET_CONFIG_HPP
+#ifndef HL7_DETAIL_ASIO_CONFIG_HPP
+#define HL7_DETAIL_ASIO_CONFIG_HPP
 
 // Included first by every hl7 header that uses Asio.
 //
@@ -12,6 +12,26 @@
 // one aligned_new and one aligned_delete from different units).
 #include <cstddef>
 
+// Standard coroutines under clang. Asio 1.22 turns co_await on for clang
+// only through <experimental/coroutine> (the Coroutines TS), which libstdc++
+// does not have, so clang++ with libstdc++ gets no asio::awaitable at all
+// although it implements C++20 coroutines. Asio's config leaves both macros
+// alone when they are already defined, so they must be set before it is read;
+// the conditions are the ones Asio itself uses for g++. Users need not define
+// anything; ASIO_DISABLE_CO_AWAIT / ASIO_DISABLE_STD_COROUTINE are honoured.
+#if !defined(ASIO_DETAIL_CONFIG_HPP) && defined(__has_include)
+#if (__cplusplus >= 201709L) && defined(__cpp_impl_coroutine) && (__cpp_impl_coroutine >= 201902L)
+#if __has_include(<coroutine>)
+#if !defined(ASIO_HAS_CO_AWAIT) && !defined(ASIO_DISABLE_CO_AWAIT)
+#define ASIO_HAS_CO_AWAIT 1
+#endif
+#if !defined(ASIO_HAS_STD_COROUTINE) && !defined(ASIO_DISABLE_STD_COROUTINE)
+#define ASIO_HAS_STD_COROUTINE 1
+#endif
+#endif
+#endif
+#endif
+
 #include <asio/detail/config.hpp>
 #include <asio/version.hpp>
 
@@ -20,7 +40,7 @@
 #endif
 
 #if !defined(ASIO_HAS_CO_AWAIT)
-#error "hl7 networking needs C++20 coroutines (ASIO_HAS_CO_AWAIT); compile with -std=c++20"
+#error "hl7 networking needs C++20 coroutines (-std=c++20). Under clang, include an hl7 header before any Asio header (hl7 enables Asio 1.22's standard coroutine support) or define ASIO_HAS_CO_AWAIT and ASIO_HAS_STD_COROUTINE yourself"
 #endif
 
 #endif

@@ -46,6 +46,7 @@ make_hl7_connection(asio::ip::tcp::socket socket, connection_options const& opti
 
 /** Connects to an MLLP receiver (python-hl7's `open_hl7_connection`).
 
+    <!-- doc-test: coroutine body -->
     @code
     auto [reader, writer] = co_await hl7::open_hl7_connection("127.0.0.1", 2575);
     writer.writemessage(msg);

@@ -559,6 +559,7 @@ private:
 /** Starts an MLLP server (python-hl7's `start_hl7_server`): binds, listens
     and accepts from now on, calling `cb` for each connection.
 
+    <!-- doc-test: coroutine body -->
     @code
     auto server = co_await hl7::start_hl7_server(
         [](hl7::stream_reader reader, hl7::stream_writer writer) -> asio::awaitable<void> {

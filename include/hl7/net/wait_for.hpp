@@ -80,6 +80,7 @@ net_deadline(std::chrono::steady_clock::duration timeout) noexcept
     `hl7::mllp::timeout_error` (`hl7::mllp::error::timeout`) is thrown; the
     stream is left consistent and can be read again.
 
+    <!-- doc-test: coroutine body -->
     @code
     hl7::message ack = co_await hl7::wait_for(reader.readmessage(), 10s);
     @endcode
@@ -117,8 +118,11 @@ wait_for(asio::awaitable<T> op, std::chrono::steady_clock::duration timeout)
     (`as_tuple(use_awaitable)`): a timeout is returned as
     `hl7::mllp::error::timeout` with value-initialised values, not thrown.
 
+    <!-- doc-test: coroutine body -->
     @code
-    auto [ec, block] = co_await hl7::wait_for(s.async_read_block(as_tuple(use_awaitable)), 5s);
+    // stream: an hl7::mllp::stream
+    auto [ec, block] =
+        co_await hl7::wait_for(stream.async_read_block(asio::experimental::as_tuple(asio::use_awaitable)), 5s);
     @endcode
 */
 template<class... Ts>
