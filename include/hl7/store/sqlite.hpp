@@ -256,9 +256,10 @@ open_sqlite_store_impl(std::shared_ptr<sqlite_engine> engine)
 
 /** Opens (by default creating) the SQLite store at `path`.
 
+    <!-- doc-test: coroutine body -->
     @code
     auto store = co_await hl7::store::open_sqlite_store("/var/lib/hl7/in.db");
-    auto r = co_await store->put(std::string(payload), hl7::store::make_metadata(msg, peer));
+    auto r = co_await store->put(hl7::to_string(msg), hl7::store::make_metadata(msg, "127.0.0.1:40000"));
     @endcode
 
     The file is opened, recovered (WAL replay after a crash), checked and

@@ -247,6 +247,7 @@ store_then_ack_loop(std::shared_ptr<store::message_store> store, Reader reader, 
     reports it durable (or already stored) answer AA. Returns when the
     connection ends.
 
+    <!-- doc-test: coroutine body -->
     @code
     auto store = co_await hl7::store::open_sqlite_store("/var/lib/hl7/in.db");
     auto server = co_await hl7::start_hl7_server(hl7::store_then_ack_handler(store), {.port = 2575});
