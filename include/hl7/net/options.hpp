@@ -32,7 +32,7 @@ struct connection_options
     mllp::framing framing = mllp::framing::lenient;
 
     /// Limits and leniency for `readmessage()`.
-    parse_options parse;
+    parse_options parse{};
 
     /** Resolving and connecting must finish within this, or
         `open_hl7_connection` throws `mllp::timeout_error`
