@@ -14,6 +14,7 @@
 #include <hl7/net/options.hpp>
 #include <hl7/net/detail/waiters.hpp>
 #include <hl7/mllp/error.hpp>
+#include <hl7/mllp/detail/transport_error.hpp>
 #include <hl7/mllp/frame.hpp>
 #include <hl7/mllp/frame_decoder.hpp>
 #include <hl7/net/wait_for.hpp>
