@@ -7,7 +7,6 @@
 
 #include <hl7/detail/asio_config.hpp>
 #include <hl7/mllp/error.hpp>
-#include <hl7/net/wait_for.hpp>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/steady_timer.hpp>
@@ -30,7 +29,9 @@ public:
     {
         if (timeout <= std::chrono::steady_clock::duration::zero())
             return;
-        timer_.expires_at(net_deadline(timeout));
+        auto const now = std::chrono::steady_clock::now();
+        auto const never = std::chrono::steady_clock::time_point::max();
+        timer_.expires_at(timeout > never - now ? never : now + timeout);
         // The handler may run after this object is gone: it holds the state.
         timer_.async_wait([s = state_, cancel = std::move(cancel)](std::error_code ec) {
             if (ec || s->done)

@@ -26,18 +26,20 @@
 #include <hl7/net/endpoint.hpp>
 #include <hl7/net/options.hpp>
 #include <hl7/net/stream_traits.hpp>
-#include <hl7/net/wait_for.hpp>
 #include <hl7/net/detail/connection_policy.hpp>
 #include <hl7/net/detail/waiters.hpp>
 #include <hl7/parser/parse.hpp>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
+#include <asio/bind_cancellation_slot.hpp>
 #include <asio/buffer.hpp>
 #include <asio/cancellation_signal.hpp>
+#include <asio/cancellation_state.hpp>
 #include <asio/error.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <any>
@@ -80,17 +82,7 @@ public:
         auto const a = self->policy_.on({.what = event::type::read_requested, .now = clock::now()});
         if (a.refuse)
             mllp::detail::throw_read_error(a.ec);
-        auto const timeout = self->options_.read_timeout;
-        if (timeout > clock::duration::zero()) {
-            try {
-                co_return co_await hl7::wait_for(self->read_frame(), timeout);
-            } catch (mllp::timeout_error const& e) {
-                if (e.code() != mllp::error::timeout)
-                    throw;
-            }
-            throw mllp::timeout_error(mllp::make_error_code(mllp::error::read_timeout));
-        }
-        co_return co_await self->read_frame();
+        co_return co_await self->read_frame(self->options_.read_timeout);
     }
 
     static asio::awaitable<std::string>
@@ -369,8 +361,11 @@ protected:
         return decoder_;
     }
 
-    /// Reads one frame (mllp::async_read_frame) and returns finish_read()'s result.
-    virtual asio::awaitable<std::string_view> read_frame() = 0;
+    /** Reads one frame (mllp::async_read_frame) and returns finish_read()'s
+        result. A `timeout` above zero (connection_options::read_timeout)
+        cancels this read when it runs out, and the read reports
+        `read_timeout`; the connection stays usable. */
+    virtual asio::awaitable<std::string_view> read_frame(clock::duration timeout) = 0;
     /// A send that does not wait; `would_block` when the stream cannot do that.
     virtual std::size_t try_send(std::span<asio::const_buffer const> buffers, std::error_code& ec) = 0;
     /// Starts an asynchronous write of `buffer`; its completion calls on_write().
@@ -545,11 +540,44 @@ private:
         }
     };
 
-    asio::awaitable<std::string_view>
-    read_frame() override
+    // What a read's timer shares with the read: its handler may run after
+    // the read is over.
+    struct read_timer_state
     {
+        asio::cancellation_signal cancel;
+        bool expired = false;
+    };
+
+    asio::awaitable<std::string_view>
+    read_frame(clock::duration timeout) override
+    {
+        constexpr auto token = asio::experimental::as_tuple(asio::use_awaitable);
+        if (timeout <= clock::duration::zero()) {
+            auto [ec, payload] =
+                co_await mllp::detail::async_read_frame(stream_, decoder_for_read(), read_observer{this}, token);
+            co_return finish_read(ec, payload);
+        }
+        // The read listens to a signal of its own, which the timer and the
+        // caller's cancellation (forwarded) both emit.
+        auto state = std::make_shared<read_timer_state>();
+        asio::cancellation_state const cs = co_await asio::this_coro::cancellation_state;
+        auto caller = cs.slot();
+        if (caller.is_connected())
+            caller.assign([state](asio::cancellation_type type) { state->cancel.emit(type); });
+        asio::steady_timer timer(get_executor(), timeout);
+        timer.async_wait([state](std::error_code ec) {
+            if (ec)
+                return;
+            state->expired = true;
+            state->cancel.emit(asio::cancellation_type::terminal);
+        });
         auto [ec, payload] = co_await mllp::detail::async_read_frame(
-            stream_, decoder_for_read(), read_observer{this}, asio::experimental::as_tuple(asio::use_awaitable));
+            stream_, decoder_for_read(), read_observer{this}, asio::bind_cancellation_slot(state->cancel.slot(), token));
+        if (caller.is_connected())
+            caller.clear();
+        timer.cancel();
+        if (state->expired && mllp::detail::classify(ec) == mllp::detail::failure::cancelled)
+            ec = mllp::make_error_code(mllp::error::read_timeout);
         co_return finish_read(ec, payload);
     }
 
