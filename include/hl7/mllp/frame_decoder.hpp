@@ -363,7 +363,7 @@ public:
         out.swap(buf_);
         // The next large frame is likely as large: start the new buffer at
         // this one's size rather than growing into it again.
-        hint_ = out.size();
+        hint_ = payload.size() + 64 * 1024;
         if (rest != 0) {
             allocate(std::max(rest + default_read_size, hint_), out.data() + begin_, rest);
             hint_ = 0;
