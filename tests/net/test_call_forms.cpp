@@ -15,6 +15,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <stdlib.h>
+#include <unistd.h>
+
 #include <optional>
 #include <string>
 
@@ -156,4 +159,26 @@ TEST_CASE("issue 7: open_hl7_connection and wait_for with temporaries", "[net][i
         co_await server.wait_closed();
     });
     CHECK(ids == std::vector<std::string>{"C1", "C2", "C3"});
+}
+
+TEST_CASE("issue 7: the UNIX-domain entry points with temporaries", "[net][issue7][unix]")
+{
+    char dir_template[] = "/tmp/hl7-issue7-XXXXXX";
+    REQUIRE(::mkdtemp(dir_template) != nullptr);
+    std::string const dir = dir_template;
+    asio::io_context ctx;
+    std::string acked;
+    run(ctx, [&]() -> asio::awaitable<void> {
+        // A std::string temporary for the path, braced options.
+        auto server = co_await hl7::start_hl7_unix_server(process_hl7_messages, dir + "/s.sock",
+                                                          {.max_connections = 4, .idle_timeout = 30s});
+        auto [r, w] = co_await hl7::open_hl7_unix_connection(dir + "/s.sock", {.connect_timeout = 5s});
+        w.writemessage(hl7::parse(sample_message("UNIX-1")));
+        auto ack = co_await hl7::wait_for(r.readmessage(), 10s);
+        acked = ack["MSA.2"];
+        server.close();
+        co_await server.wait_closed();
+    });
+    ::rmdir(dir.c_str());
+    CHECK(acked == "UNIX-1");
 }

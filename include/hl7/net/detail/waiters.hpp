@@ -52,7 +52,7 @@ public:
     async_wait(Token&& token)
     {
         return asio::async_initiate<Token, void(std::error_code)>(
-            [this](auto handler) { start(std::move(handler)); }, token);
+            [this](auto handler) { this->start(std::move(handler)); }, token);
     }
 
     /// Completes every current waiter with success.
