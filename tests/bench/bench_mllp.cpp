@@ -461,6 +461,7 @@ try {
             "      hl7mllp    hl7_bench_receiver --api mllp: the same work on hl7::mllp::stream\n"
             "      python     python_receiver.py: python-hl7's asyncio receiver under --python\n"
             "      port:N     a receiver already listening on 127.0.0.1:N (e.g. to profile it)\n"
+            "      receiver:PATH  another build of examples/hl7_receiver (e.g. before a change), run with --example-args\n"
             "  --big none skips the 1 MiB messages; lists are comma-separated connection counts\n"
             "  --server-cpu / --client-cpu: the CPU every server process / this client is pinned to, so that\n"
             "      they never compete for one core (-1: not pinned; both are ignored on a single-CPU machine)\n");
@@ -514,6 +515,15 @@ try {
             specs.push_back({"hl7mllp", "hl7 (mllp::stream layer)", {opt.str("receiver"), "--api", "mllp"}, true, true});
         else if (key.rfind("port:", 0) == 0)
             specs.push_back({key, "already running on " + key, {}, true, true});
+        else if (key.rfind("receiver:", 0) == 0) {
+            // Another build of the bundled receiver (e.g. before a change),
+            // measured in the same rounds as the others.
+            server_spec spec{key, "receiver " + key.substr(9), {key.substr(9)}, false, true};
+            std::stringstream args(opt.str("example-args"));
+            for (std::string a; args >> a;)
+                spec.argv.push_back(a);
+            specs.push_back(spec);
+        }
         else if (key == "python")
             specs.push_back({"python",
                              "python-hl7 asyncio receiver",
