@@ -2,12 +2,14 @@
 #define HL7_EXAMPLES_HL7_EXAMPLE_INPUT_HPP
 
 // Reading messages from files for the bundled programs (hl7_sender,
-// hl7_dump). Only the model is used here.
+// hl7_dump). Only the model and the MLLP framing characters are used here
+// (no Asio).
 //
 // A file holds either plain HL7 text (one message, several messages, a batch
 // or a file with FHS/BHS; segments ending in CR, LF or CRLF), or MLLP frames
 // (VT payload FS CR) as python-hl7's `mllp_send --file` expects them.
 
+#include <hl7/mllp/frame_decoder.hpp>
 #include <hl7/parser/batch.hpp>
 #include <hl7/model/error.hpp>
 #include <hl7/model/message.hpp>
@@ -55,8 +57,8 @@ read_all(std::string const& path)
     return text;
 }
 
-inline constexpr char start_block = '\x0b';
-inline constexpr char end_block = '\x1c';
+using hl7::mllp::end_block;
+using hl7::mllp::start_block;
 
 /// True when `text` holds MLLP framing characters (a file meant for mllp_send).
 inline bool

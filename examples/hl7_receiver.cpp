@@ -23,7 +23,6 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
-#include <asio/ip/tcp.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
@@ -136,14 +135,6 @@ private:
     std::string buffer_;
 };
 
-std::string
-endpoint_text(asio::ip::tcp::endpoint const& ep)
-{
-    auto const addr = ep.address();
-    std::string s = addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string();
-    return s + ":" + std::to_string(ep.port());
-}
-
 // Values copied from a message into the log must stay on one line and show
 // what they are even when they are not text.
 std::string
@@ -204,7 +195,7 @@ struct receiver
     asio::awaitable<void>
     serve(hl7::stream_reader reader, hl7::stream_writer writer)
     {
-        std::string const peer = endpoint_text(writer.peername());
+        std::string const peer = writer.peername().to_string();
         log.event("Connection established " + peer);
         std::uint64_t count = 0;
         std::string why = "peer closed the connection";
@@ -321,7 +312,7 @@ flush_log_periodically(logger& log, std::atomic<bool> const& stop)
 void
 log_server_event(logger& log, config const& cfg, hl7::server_event const& ev)
 {
-    std::string const peer = ev.peer.port() != 0 ? endpoint_text(ev.peer) : std::string("(no peer)");
+    std::string const peer = ev.peer.empty() ? std::string("(no peer)") : ev.peer.to_string();
     if (ev.ec == hl7::mllp::error::connection_limit) {
         log.event("Refused connection from " + peer + ": " + ev.ec.message() + " (max " +
                   std::to_string(cfg.server.max_connections) + ")");
@@ -370,7 +361,7 @@ run(config const& cfg, logger& log, receiver& r)
     }
 
     auto const& o = cfg.server;
-    log.event("Listening on " + endpoint_text(server->local_endpoint()) + " (max frame " +
+    log.event("Listening on " + server->local_endpoint().to_string() + " (max frame " +
               std::to_string(o.connection.max_frame_size) + " bytes, max " + std::to_string(o.max_connections) +
               " connections, idle timeout " + hl7_example::describe_duration(o.idle_timeout) + ", frame timeout " +
               hl7_example::describe_duration(o.frame_timeout) + (cfg.log_messages ? ", logging message contents" : "") +

@@ -359,7 +359,7 @@ struct running_server
 };
 
 std::optional<running_server>
-start_server(server_spec const& spec)
+start_server(server_spec const& spec, int cpu)
 {
     running_server s;
     auto argv = spec.argv;
@@ -368,7 +368,7 @@ start_server(server_spec const& spec)
         s.port = static_cast<std::uint16_t>(std::atoi(spec.key.c_str() + 5));
     }
     else if (spec.prints_port) {
-        s.proc = child_process(argv, child_process::output::capture);
+        s.proc = child_process(argv, child_process::output::capture, cpu);
         std::string const line = s.proc.read_line(std::chrono::seconds(20));
         s.port = static_cast<std::uint16_t>(std::atoi(line.c_str()));
     }
@@ -378,7 +378,7 @@ start_server(server_spec const& spec)
         argv.push_back("127.0.0.1");
         argv.push_back("--port");
         argv.push_back(std::to_string(s.port));
-        s.proc = child_process(argv, child_process::output::discard);
+        s.proc = child_process(argv, child_process::output::discard, cpu);
     }
     if (s.port == 0 || !wait_connectable(s.port, std::chrono::seconds(20))) {
         std::printf("  could not start %s (%s)\n", spec.title.c_str(), spec.argv.front().c_str());
@@ -445,7 +445,9 @@ try {
                        {"duration", "1"},
                        {"python-duration", "1"},
                        {"rounds", "3"},
-                       {"max-trips", "2000000"}});
+                       {"max-trips", "2000000"},
+                       {"server-cpu", "0"},
+                       {"client-cpu", "1"}});
     if (opt.help()) {
         opt.usage(argv[0]);
         std::printf(
@@ -459,7 +461,10 @@ try {
             "      hl7mllp    hl7_bench_receiver --api mllp: the same work on hl7::mllp::stream\n"
             "      python     python_receiver.py: python-hl7's asyncio receiver under --python\n"
             "      port:N     a receiver already listening on 127.0.0.1:N (e.g. to profile it)\n"
-            "  --big none skips the 1 MiB messages; lists are comma-separated connection counts\n");
+            "      receiver:PATH  another build of examples/hl7_receiver (e.g. before a change), run with --example-args\n"
+            "  --big none skips the 1 MiB messages; lists are comma-separated connection counts\n"
+            "  --server-cpu / --client-cpu: the CPU every server process / this client is pinned to, so that\n"
+            "      they never compete for one core (-1: not pinned; both are ignored on a single-CPU machine)\n");
         return 0;
     }
     double const duration = opt.num("duration");
@@ -510,6 +515,15 @@ try {
             specs.push_back({"hl7mllp", "hl7 (mllp::stream layer)", {opt.str("receiver"), "--api", "mllp"}, true, true});
         else if (key.rfind("port:", 0) == 0)
             specs.push_back({key, "already running on " + key, {}, true, true});
+        else if (key.rfind("receiver:", 0) == 0) {
+            // Another build of the bundled receiver (e.g. before a change),
+            // measured in the same rounds as the others.
+            server_spec spec{key, "receiver " + key.substr(9), {key.substr(9)}, false, true};
+            std::stringstream args(opt.str("example-args"));
+            for (std::string a; args >> a;)
+                spec.argv.push_back(a);
+            specs.push_back(spec);
+        }
         else if (key == "python")
             specs.push_back({"python",
                              "python-hl7 asyncio receiver",
@@ -538,9 +552,21 @@ try {
     // target once per configuration back to back: on a shared machine the
     // load drifts, and this way it drifts for all targets alike. The best
     // round of each (target, configuration) is reported.
+    // Server and client on different cores: otherwise the scheduler decides
+    // how the two share one, and the rates measure that, not the server.
+    int server_cpu = static_cast<int>(opt.num("server-cpu"));
+    int client_cpu = static_cast<int>(opt.num("client-cpu"));
+    if (::sysconf(_SC_NPROCESSORS_ONLN) < 2)
+        server_cpu = client_cpu = -1;
+    if (!pin_to_cpu(client_cpu)) {
+        std::printf("  (could not pin the client to CPU %d: not pinned)\n", client_cpu);
+        client_cpu = -1;
+    }
+    if (server_cpu >= 0 || client_cpu >= 0)
+        std::printf("  servers pinned to CPU %d, client to CPU %d (-1: not pinned)\n", server_cpu, client_cpu);
     std::vector<std::optional<running_server>> servers;
     for (auto const& spec : specs)
-        servers.push_back(start_server(spec));
+        servers.push_back(start_server(spec, server_cpu));
 
     struct config
     {

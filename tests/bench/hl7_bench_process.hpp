@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -27,6 +28,20 @@
 
 namespace hl7_bench {
 
+/** Pins the calling thread (and the threads and children it starts later)
+    to CPU `cpu`; a negative `cpu` leaves the affinity alone. Returns false
+    if the system refused (e.g. no such CPU). */
+inline bool
+pin_to_cpu(int cpu)
+{
+    if (cpu < 0)
+        return true;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return ::sched_setaffinity(0, sizeof set, &set) == 0;
+}
+
 class child_process
 {
 public:
@@ -35,8 +50,9 @@ public:
     enum class output { inherit, capture, discard };
 
     /// Starts argv[0] with argv; its stdout is readable through read_line()
-    /// with output::capture, inherited, or sent to /dev/null.
-    child_process(std::vector<std::string> const& argv, output out_mode)
+    /// with output::capture, inherited, or sent to /dev/null. The child runs
+    /// on CPU `cpu` only (none: it inherits this process's affinity).
+    child_process(std::vector<std::string> const& argv, output out_mode, int cpu = -1)
     {
         bool const capture_stdout = out_mode == output::capture;
         int fds[2] = {-1, -1};
@@ -50,6 +66,8 @@ public:
             ::prctl(PR_SET_PDEATHSIG, SIGKILL);
             if (::getppid() != parent)
                 ::_exit(127);
+            if (!pin_to_cpu(cpu))
+                std::fprintf(stderr, "could not pin %s to CPU %d\n", argv.front().c_str(), cpu);
             if (capture_stdout) {
                 ::dup2(fds[1], 1);
                 ::close(fds[0]);

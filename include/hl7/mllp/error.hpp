@@ -20,6 +20,8 @@ namespace hl7::mllp {
     holds for every timeout below. Codes from the operating system or Asio
     (connection reset, refused, ...) are passed through unchanged; only
     Asio's `eof` is translated, into `end_of_stream` or `incomplete_frame`.
+    (Asio 1.22's own codes do not compare equal to `std::errc` values:
+    compare them with `asio::error::...`.)
 */
 enum class error {
     /// The peer closed the connection between frames (no frame was in progress).
@@ -209,28 +211,6 @@ public:
     {
     }
 };
-
-namespace detail {
-
-/// Throws the typed exception a failed read reports for `ec` (an error):
-/// timeouts, invalid blocks and oversized frames get their own types; a
-/// stream that ended or was reset or closed is an incomplete read.
-[[noreturn]] inline void
-throw_read_error(std::error_code ec, std::string_view partial = {})
-{
-    if (is_timeout(ec))
-        throw timeout_error(ec);
-    if (ec == error::invalid_block)
-        throw invalid_block_error(ec);
-    if (ec == error::frame_too_large)
-        throw frame_too_large_error(ec);
-    if (ec.category() == error_category() || ec == std::errc::connection_reset ||
-        ec == std::errc::connection_aborted || ec == std::errc::broken_pipe)
-        throw incomplete_read_error(ec, std::string(partial));
-    throw std::system_error(ec);
-}
-
-} // namespace detail
 
 } // namespace hl7::mllp
 

@@ -11,9 +11,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <system_error>
 
@@ -70,6 +70,10 @@ enum class framing : unsigned char { lenient, strict };
         inside a frame (`partial()` holds its bytes), then `error::end_of_stream`
         for every later call.
 
+    A payload can also be moved out as a `std::string` with `take()`: large
+    payloads are handed over with the buffer they were read into, not copied
+    (the zero-copy path of `stream_reader::readmessage()`).
+
     @par Size limit and memory
     A frame whose payload grows past `max_frame_size()` is not buffered any
     further: its bytes are dropped as they arrive until its FS CR, and then
@@ -81,8 +85,9 @@ enum class framing : unsigned char { lenient, strict };
 
     @par Lifetimes
     A payload view (and `partial()`) stays valid until the next call of
-    `prepare()`, `put()` or `reset()`; `next()` itself does not move data,
-    so several payloads decoded from one input can be used together.
+    `prepare()`, `put()`, `take()` or `reset()`; `next()` itself does not
+    move data, so several payloads decoded from one input can be used
+    together.
 
     @par Thread safety
     Distinct objects: safe. Shared objects: unsafe.
@@ -96,6 +101,8 @@ public:
     static constexpr std::size_t initial_buffer_size = 16 * 1024;
     /// Larger buffers are released when they become empty.
     static constexpr std::size_t shrink_threshold = std::size_t{4} << 20;
+    /// `take()` hands over payloads of at least this size without copying them.
+    static constexpr std::size_t adopt_threshold = 64 * 1024;
 
     explicit frame_decoder(std::size_t max_frame_size = default_max_frame_size,
                            framing policy = framing::lenient) noexcept
@@ -138,49 +145,37 @@ public:
 
     /** Returns writable space for at least `n` more bytes (at least
         `default_read_size` when `n` is 0), usually more: read into all of it,
-        then `commit()` what was read. Invalidates payload views. */
+        then `commit()` what was read. Invalidates payload views.
+
+        The bytes of a frame in progress are kept at the front of the buffer
+        (moving at most what arrived with the frame's first read), so that a
+        large payload can be handed over by `take()` as it is. */
     std::span<char>
     prepare(std::size_t n = 0)
     {
         if (n == 0)
             n = default_read_size;
         std::size_t const live = end_ - begin_;
-        if (live == 0 && cap_ > shrink_threshold) {
-            buf_.reset();
-            cap_ = 0;
-        }
-        if (live == 0) {
+        if (live == 0 && buf_.size() > shrink_threshold)
+            std::string().swap(buf_);
+        if (live == 0)
             begin_ = scan_ = end_ = 0;
+        else if (begin_ != 0 && state_ == state::frame)
+            slide();
+        if (buf_.size() - end_ < n) {
+            if (begin_ > 0 && buf_.size() - live >= n)
+                slide(); // the undecoded bytes to the front instead of growing
+            else
+                grow(live + n);
         }
-        if (cap_ - end_ < n) {
-            if (begin_ > 0 && cap_ - live >= n) {
-                // Slide the undecoded bytes to the front instead of growing.
-                std::memmove(buf_.get(), buf_.get() + begin_, live);
-            } else {
-                // Grow geometrically, but never much past what one maximal
-                // frame plus one read can need: the memory bound above.
-                std::size_t const needed = live + n;
-                std::size_t const ceiling = saturating_add(max_, 3 + n);
-                std::size_t cap = std::max(cap_ * 2, initial_buffer_size);
-                cap = std::max(needed, std::min(cap, std::max(ceiling, needed)));
-                std::unique_ptr<char[]> bigger(new char[cap]);
-                if (live != 0)
-                    std::memcpy(bigger.get(), buf_.get() + begin_, live);
-                buf_ = std::move(bigger);
-                cap_ = cap;
-            }
-            scan_ -= begin_;
-            end_ = live;
-            begin_ = 0;
-        }
-        return {buf_.get() + end_, cap_ - end_};
+        return {buf_.data() + end_, buf_.size() - end_};
     }
 
     /// Makes `n` bytes written into the space from `prepare()` part of the input.
     void
     commit(std::size_t n) noexcept
     {
-        end_ += std::min(n, cap_ - end_);
+        end_ += std::min(n, buf_.size() - end_);
     }
 
     /// Copies `bytes` into the input (prepare + memcpy + commit).
@@ -227,11 +222,15 @@ public:
                     }
                     std::size_t const at = offset(vt);
                     skipped_ += at - begin_;
-                    begin_ = at;
-                    scan_ = at + 1;
+                    begin_ = scan_ = at + 1;
+                    vt_ = true;
                 } else {
                     if (begin_ == end_)
                         return need_more(ec);
+                    // Strict: the block starts here, VT or not.
+                    vt_ = buf_[begin_] == start_block;
+                    if (vt_)
+                        ++begin_;
                     scan_ = begin_;
                 }
                 state_ = state::frame;
@@ -250,11 +249,10 @@ public:
                             // already over the limit, say so, as when its
                             // bytes come in several inputs (discard state).
                             std::size_t const at = offset(vt);
-                            bool const oversized = at - begin_ - 1 > max_;
+                            bool const oversized = at - begin_ > max_;
                             ++restarted_;
                             ++started_;
-                            begin_ = at;
-                            scan_ = at + 1;
+                            begin_ = scan_ = at + 1;
                             if (oversized) {
                                 ec = error::frame_too_large;
                                 return std::nullopt;
@@ -274,28 +272,28 @@ public:
                         scan_ = fs_at + 1; // a lone FS is payload
                         continue;
                     }
-                    // A complete block [begin_, fs_at).
+                    // A complete block: its payload is [begin_, fs_at).
                     std::size_t const block = begin_;
                     begin_ = scan_ = fs_at + 2;
                     state_ = state::idle;
-                    if (!lenient && (block == fs_at || buf_[block] != start_block)) {
+                    if (!vt_) { // strict only: a block that does not start with VT
                         ec = error::invalid_block;
                         return std::nullopt;
                     }
-                    std::size_t const size = fs_at - block - 1;
+                    std::size_t const size = fs_at - block;
                     if (size > max_) {
                         ec = error::frame_too_large;
                         return std::nullopt;
                     }
-                    return std::string_view(buf_.get() + block + 1, size);
+                    return std::string_view(buf_.data() + block, size);
                 }
-                // Incomplete: bytes [begin_+1, scan_) are payload for sure
-                // (scan_ stops at a pending FS). Past the limit, switch to
-                // dropping the rest of this frame.
-                if (std::size_t const held = scan_ - begin_; held > 1 && held - 1 > max_) {
-                    discard_error_ = (!lenient && buf_[begin_] != start_block)
-                                         ? error::invalid_block
-                                         : error::frame_too_large;
+                // Incomplete: bytes [begin_, scan_) belong to the block for
+                // sure (scan_ stops at a pending FS). Past the limit, switch
+                // to dropping the rest of this frame.
+                std::size_t const held = scan_ - begin_;
+                std::size_t const payload_held = vt_ ? held : (held > 0 ? held - 1 : 0);
+                if (payload_held > max_) {
+                    discard_error_ = vt_ ? error::frame_too_large : error::invalid_block;
                     state_ = state::discard;
                     begin_ = scan_;
                     break;
@@ -312,8 +310,8 @@ public:
                         if (char const* vt = find(scan_, fs_at, start_block)) {
                             // The oversized frame never ended; report it and
                             // decode the new one.
-                            begin_ = offset(vt);
-                            scan_ = begin_ + 1;
+                            begin_ = scan_ = offset(vt) + 1;
+                            vt_ = true;
                             state_ = state::frame;
                             ++restarted_;
                             ++started_;
@@ -344,9 +342,42 @@ public:
         }
     }
 
+    /** Moves `payload`, which must be the payload the last call of `next()`
+        returned, out of the decoder.
+
+        A payload of at least `adopt_threshold` bytes at the front of the
+        buffer (which is where `prepare()` keeps a frame that needed more than
+        one read) is handed over with the buffer itself: the string's
+        capacity is that buffer's, no byte of the payload is copied, and the
+        decoder continues in a new buffer with the bytes that followed the
+        frame (at most one read's worth). Any other payload is copied.
+        Invalidates every view into the decoder. */
+    std::string
+    take(std::string_view payload)
+    {
+        bool const last = payload.data() + payload.size() + 2 == buf_.data() + begin_ && state_ == state::idle;
+        if (!last || payload.data() != buf_.data() || payload.size() < adopt_threshold)
+            return std::string(payload);
+        std::size_t const rest = end_ - begin_;
+        std::string out;
+        out.swap(buf_);
+        // The next large frame is likely as large: start the new buffer at
+        // this one's size rather than growing into it again.
+        hint_ = payload.size() + 64 * 1024;
+        if (rest != 0) {
+            allocate(std::max(rest + default_read_size, hint_), out.data() + begin_, rest);
+            hint_ = 0;
+        }
+        begin_ = scan_ = 0;
+        end_ = rest;
+        out.resize(payload.size()); // shrinking keeps the allocation
+        return out;
+    }
+
     /// After `error::incomplete_frame`: the bytes of the unfinished frame as
     /// received, starting with its VT (strict: the unfinished block). Empty
-    /// if that frame was already over the size limit.
+    /// if that frame was already over the size limit (or, should memory run
+    /// out, could not be kept).
     std::string_view
     partial() const noexcept
     {
@@ -371,7 +402,7 @@ public:
         return eof_;
     }
 
-    /// Input bytes held and not yet decoded (or held as the current frame).
+    /// Input bytes held and not yet decoded (or held as the current frame's payload).
     std::size_t
     buffered() const noexcept
     {
@@ -382,7 +413,7 @@ public:
     std::size_t
     capacity() const noexcept
     {
-        return cap_;
+        return buf_.size();
     }
 
     /// Lenient mode: bytes skipped outside frames so far.
@@ -414,7 +445,7 @@ public:
         begin_ = scan_ = end_ = 0;
         state_ = state::idle;
         eof_ = false;
-        partial_ = {};
+        partial_.clear();
     }
 
 private:
@@ -425,7 +456,7 @@ private:
     {
         if (from >= to)
             return nullptr;
-        return static_cast<char const*>(std::memchr(buf_.get() + from, c, to - from));
+        return static_cast<char const*>(std::memchr(buf_.data() + from, c, to - from));
     }
 
     static std::size_t
@@ -437,7 +468,47 @@ private:
     std::size_t
     offset(char const* p) const noexcept
     {
-        return static_cast<std::size_t>(p - buf_.get());
+        return static_cast<std::size_t>(p - buf_.data());
+    }
+
+    // Moves the undecoded bytes [begin_, end_) to the front.
+    void
+    slide() noexcept
+    {
+        std::size_t const live = end_ - begin_;
+        std::memmove(buf_.data(), buf_.data() + begin_, live);
+        scan_ -= begin_;
+        end_ = live;
+        begin_ = 0;
+    }
+
+    // A new buffer of `size` usable bytes starting with `keep[0, n)`.
+    void
+    allocate(std::size_t size, char const* keep, std::size_t n)
+    {
+        std::string b;
+        b.reserve(size);
+        b.append(keep, n);
+        b.resize(size); // a std::string, so that take() can hand it over
+        buf_.swap(b);
+    }
+
+    // Room for `needed` bytes from begin_ on: grow geometrically, but never
+    // much past what one maximal frame plus one read can need (the memory
+    // bound above).
+    void
+    grow(std::size_t needed)
+    {
+        std::size_t const live = end_ - begin_;
+        std::size_t const read = needed - live;
+        std::size_t const ceiling = saturating_add(max_, 3 + read);
+        std::size_t size = std::max({buf_.size() * 2, initial_buffer_size, hint_});
+        size = std::max(needed, std::min(size, std::max(ceiling, needed)));
+        hint_ = 0;
+        allocate(size, buf_.data() + begin_, live);
+        scan_ -= begin_;
+        end_ = live;
+        begin_ = 0;
     }
 
     std::optional<std::string_view>
@@ -445,11 +516,20 @@ private:
     {
         if (!eof_)
             return std::nullopt;
+        partial_.clear();
         if (state_ == state::frame) {
-            partial_ = std::string_view(buf_.get() + begin_, end_ - begin_);
+            // The VT is no longer in the buffer (prepare() moved the payload
+            // to the front), so the partial frame is assembled once, here.
+            try {
+                partial_.reserve(end_ - begin_ + 1);
+                if (vt_)
+                    partial_ += start_block;
+                partial_.append(buf_.data() + begin_, end_ - begin_);
+            } catch (...) {
+                partial_.clear();
+            }
             ec = error::incomplete_frame;
         } else if (state_ == state::discard) {
-            partial_ = {};
             ec = error::incomplete_frame;
         } else {
             ec = error::end_of_stream;
@@ -459,19 +539,20 @@ private:
         return std::nullopt;
     }
 
-    std::unique_ptr<char[]> buf_;
-    std::size_t cap_ = 0;
-    std::size_t begin_ = 0; // first byte not yet consumed (the VT of a frame in progress)
+    std::string buf_;      // size() is the usable capacity
+    std::size_t begin_ = 0; // first byte not yet consumed (in a frame: its first payload byte)
     std::size_t scan_ = 0;  // where the search for the trailer resumes
     std::size_t end_ = 0;   // end of the committed input
+    std::size_t hint_ = 0;  // size for the next allocation (after take() handed a buffer over)
     std::size_t max_;
-    std::string_view partial_;
+    std::string partial_;
     std::uint64_t skipped_ = 0;
     std::uint64_t restarted_ = 0;
     std::uint64_t started_ = 0;
     framing policy_;
     state state_ = state::idle;
     error discard_error_ = error::frame_too_large;
+    bool vt_ = false; // the frame in progress began with VT (strict: not necessarily)
     bool eof_ = false;
 };
 

@@ -8,9 +8,11 @@
 #include <hl7/mllp/error.hpp>
 #include <hl7/mllp/frame.hpp>
 #include <hl7/mllp/frame_decoder.hpp>
+#include <hl7/mllp/detail/read_step.hpp>
+#include <hl7/mllp/detail/transport_error.hpp>
 
 #include <asio/async_result.hpp>
-#include <asio/error.hpp>
+#include <asio/buffer.hpp>
 #include <asio/write.hpp>
 
 #include <algorithm>
@@ -119,19 +121,14 @@ public:
     std::string_view
     read_block(std::error_code& ec)
     {
-        for (;;) {
-            if (auto p = decoder_.next(ec))
-                return *p;
-            if (ec)
-                return {};
-            auto space = decoder_.prepare();
-            std::size_t const n = next_layer_.read_some(asio::buffer(space.data(), space.size()), ec);
-            decoder_.commit(n);
-            if (ec == asio::error::eof)
-                decoder_.put_eof();
-            else if (ec)
-                return {};
+        // The steps of the asynchronous read, carried out with blocking reads.
+        auto step = detail::first_step(decoder_);
+        while (step.what == detail::read_step::kind::read) {
+            std::size_t const n = next_layer_.read_some(asio::buffer(step.buffer.data(), step.buffer.size()), ec);
+            step = detail::after_read(decoder_, ec, n);
         }
+        ec = step.ec;
+        return step.payload;
     }
 
     /// Blocking read of the next block; throws the typed exceptions of the

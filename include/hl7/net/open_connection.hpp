@@ -1,27 +1,24 @@
 #ifndef HL7_CLIENT_HPP
 #define HL7_CLIENT_HPP
 
-// open_hl7_connection: python-hl7's coroutine of the same name.
+// open_hl7_connection: python-hl7's coroutine of the same name (TCP).
 
 #include <hl7/detail/asio_config.hpp>
-#include <hl7/net/options.hpp>
-#include <hl7/net/detail/connection_state.hpp>
 #include <hl7/mllp/error.hpp>
+#include <hl7/net/connection.hpp>
+#include <hl7/net/options.hpp>
 #include <hl7/net/stream_reader.hpp>
 #include <hl7/net/stream_writer.hpp>
-#include <hl7/net/wait_for.hpp>
+#include <hl7/net/detail/connect.hpp>
 
 #include <asio/awaitable.hpp>
 #include <asio/connect.hpp>
-#include <asio/error.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/ip/address.hpp>
 #include <asio/ip/tcp.hpp>
-#include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -30,21 +27,55 @@
 
 namespace hl7 {
 
-/** Wraps a connected TCP socket as an MLLP connection.
+namespace detail {
 
-    The connection runs on the socket's executor (use a strand when the
-    io_context runs on several threads). Sets TCP_NODELAY unless
-    `options.no_delay` is off.
-*/
-inline std::pair<stream_reader, stream_writer>
-make_hl7_connection(asio::ip::tcp::socket socket, connection_options const& options = {})
+struct tcp_connect_request
 {
-    auto state = std::make_shared<detail::connection_state>(std::move(socket), options);
-    state->start();
-    return {stream_reader(state), stream_writer(state)};
+    std::string host;
+    std::uint16_t port;
+    connection_options options;
+};
+
+inline asio::awaitable<std::pair<stream_reader, stream_writer>>
+open_tcp_connection(tcp_connect_request request)
+{
+    using asio::ip::tcp;
+    constexpr auto as_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+    auto ex = co_await asio::this_coro::executor;
+
+    struct attempt
+    {
+        explicit attempt(asio::any_io_executor const& e) : resolver(e), socket(e) {}
+        tcp::resolver resolver;
+        tcp::socket socket;
+    };
+    auto a = std::make_shared<attempt>(ex);
+    connect_deadline deadline(ex, request.options.connect_timeout, [a] {
+        a->resolver.cancel();
+        std::error_code ignored;
+        a->socket.close(ignored); // ends async_connect with operation_aborted
+    });
+
+    std::error_code ec;
+    asio::ip::address address = asio::ip::make_address(request.host, ec);
+    if (!ec) {
+        auto [cec] = co_await a->socket.async_connect(tcp::endpoint(address, request.port), as_tuple);
+        ec = cec;
+    } else {
+        auto [rec, endpoints] = co_await a->resolver.async_resolve(request.host, std::to_string(request.port), as_tuple);
+        ec = rec;
+        if (!ec && !deadline.expired()) {
+            auto [cec, endpoint] = co_await asio::async_connect(a->socket, endpoints, as_tuple);
+            ec = cec;
+        }
+    }
+    deadline.finish(ec, "connect to " + request.host + ":" + std::to_string(request.port));
+    co_return make_hl7_connection(std::move(a->socket), request.options);
 }
 
-/** Connects to an MLLP receiver (python-hl7's `open_hl7_connection`).
+} // namespace detail
+
+/** Connects to an MLLP receiver over TCP (python-hl7's `open_hl7_connection`).
 
     <!-- doc-test: coroutine body -->
     @code
@@ -64,58 +95,15 @@ make_hl7_connection(asio::ip::tcp::socket socket, connection_options const& opti
 
     The connection runs on the calling coroutine's executor. If the
     io_context runs on several threads, spawn that coroutine on a strand.
+
+    Arguments may be spelled any way (braced options, literals, temporaries):
+    they are moved into the operation before it starts.
 */
 inline asio::awaitable<std::pair<stream_reader, stream_writer>>
 open_hl7_connection(std::string host, std::uint16_t port, connection_options options = {})
 {
-    using asio::ip::tcp;
-    constexpr auto as_tuple = asio::experimental::as_tuple(asio::use_awaitable);
-    auto ex = co_await asio::this_coro::executor;
-
-    // Shared with the timer's handler, which may outlive this frame.
-    struct attempt
-    {
-        explicit attempt(asio::any_io_executor const& e) : resolver(e), socket(e) {}
-        tcp::resolver resolver;
-        tcp::socket socket;
-        bool timed_out = false;
-        bool done = false;
-    };
-    auto a = std::make_shared<attempt>(ex);
-
-    asio::steady_timer timer(ex);
-    if (options.connect_timeout > std::chrono::steady_clock::duration::zero()) {
-        timer.expires_at(detail::net_deadline(options.connect_timeout));
-        timer.async_wait([a](std::error_code ec) {
-            if (ec || a->done)
-                return;
-            a->timed_out = true;
-            a->resolver.cancel();
-            std::error_code ignored;
-            a->socket.close(ignored); // ends async_connect with operation_aborted
-        });
-    }
-
-    std::error_code ec;
-    asio::ip::address address = asio::ip::make_address(host, ec);
-    if (!ec) {
-        auto [cec] = co_await a->socket.async_connect(tcp::endpoint(address, port), as_tuple);
-        ec = cec;
-    } else {
-        auto [rec, endpoints] = co_await a->resolver.async_resolve(host, std::to_string(port), as_tuple);
-        ec = rec;
-        if (!ec && !a->timed_out) {
-            auto [cec, endpoint] = co_await asio::async_connect(a->socket, endpoints, as_tuple);
-            ec = cec;
-        }
-    }
-    a->done = true;
-    timer.cancel();
-    if (a->timed_out)
-        throw mllp::timeout_error(mllp::make_error_code(mllp::error::connect_timeout));
-    if (ec)
-        throw std::system_error(ec, "connect to " + host + ":" + std::to_string(port));
-    co_return make_hl7_connection(std::move(a->socket), options);
+    detail::tcp_connect_request request{std::move(host), port, std::move(options)};
+    return detail::open_tcp_connection(std::move(request));
 }
 
 } // namespace hl7

@@ -4,14 +4,15 @@
 // hl7::stream_writer: python-hl7's HL7StreamWriter for Asio coroutines.
 
 #include <hl7/detail/asio_config.hpp>
-#include <hl7/net/detail/connection_state.hpp>
+#include <hl7/net/endpoint.hpp>
+#include <hl7/net/detail/connection.hpp>
 #include <hl7/model/message.hpp>
 #include <hl7/mllp/error.hpp>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
-#include <asio/ip/tcp.hpp>
 
+#include <any>
 #include <cstddef>
 #include <memory>
 #include <string_view>
@@ -22,9 +23,11 @@ namespace hl7 {
 /** The writing half of an MLLP connection (python-hl7's `HL7StreamWriter`).
 
     `writemessage()`/`writeblock()` never block and never wait: like an
-    asyncio transport, the frame is sent at once if the socket takes it
-    (usually all of it, in one system call) and the rest is queued and sent
-    in the background, whether or not anyone awaits `drain()`.
+    asyncio transport, on a socket the frame is sent at once if the socket
+    takes it (usually all of it, in one system call) and the rest is queued
+    and sent in the background, whether or not anyone awaits `drain()`.
+    On other streams (TLS) every frame is queued and written in the
+    background.
 
     @par Back-pressure
     `drain()` waits until everything queued so far has been handed to the
@@ -50,7 +53,7 @@ namespace hl7 {
 class stream_writer
 {
 public:
-    explicit stream_writer(std::shared_ptr<detail::connection_state> state) noexcept : state_(std::move(state)) {}
+    explicit stream_writer(std::shared_ptr<detail::connection_base> state) noexcept : state_(std::move(state)) {}
 
     /// Queues `m` (serialised, segments ending in CR) as one frame.
     void
@@ -70,12 +73,11 @@ public:
     asio::awaitable<void>
     drain()
     {
-        auto state = state_;
-        co_await state->drain();
+        return detail::connection_base::drain(state_);
     }
 
     /** Closes the connection: no more writes, queued frames are still sent,
-        then the socket is closed (reads then throw
+        then the stream is closed (reads then throw
         `incomplete_read_error(connection_closed)`). */
     void
     close()
@@ -90,12 +92,11 @@ public:
         state_->abort(mllp::make_error_code(mllp::error::connection_closed));
     }
 
-    /// Waits until the socket is closed (after close(), abort(), a failure or a server limit).
+    /// Waits until the stream is closed (after close(), abort(), a failure or a server limit).
     asio::awaitable<void>
     wait_closed()
     {
-        auto state = state_;
-        co_await state->wait_closed();
+        return detail::connection_base::wait_closed(state_);
     }
 
     /// True once close() or abort() was called, or the connection failed or
@@ -113,18 +114,26 @@ public:
         return state_->write_buffer_size();
     }
 
-    /// The peer's address (asyncio's `get_extra_info("peername")`).
-    asio::ip::tcp::endpoint
-    peername() const noexcept
+    /// The peer's address (asyncio's `get_extra_info("peername")`); empty
+    /// for streams that have none.
+    endpoint
+    peername() const
     {
         return state_->peer();
     }
 
     /// This side's address (`get_extra_info("sockname")`).
-    asio::ip::tcp::endpoint
-    sockname() const noexcept
+    endpoint
+    sockname() const
     {
         return state_->local();
+    }
+
+    /// asyncio's `get_extra_info(name)`; see `stream_reader::get_extra_info`.
+    std::any
+    get_extra_info(std::string_view name) const
+    {
+        return state_->extra_info(name);
     }
 
     asio::any_io_executor
@@ -134,7 +143,7 @@ public:
     }
 
 private:
-    std::shared_ptr<detail::connection_state> state_;
+    std::shared_ptr<detail::connection_base> state_;
 };
 
 } // namespace hl7

@@ -67,6 +67,51 @@ net_deadline(std::chrono::steady_clock::duration timeout) noexcept
     return now + timeout;
 }
 
+// The coroutines behind the two wait_for overloads. Public entry points are
+// plain functions that move their arguments in (issue 7: g++ 12 destroys a
+// braced-initializer argument of a coroutine twice).
+
+template<class T>
+asio::awaitable<T>
+wait_for_impl(asio::awaitable<T> op, std::chrono::steady_clock::duration timeout)
+{
+    using namespace asio::experimental::awaitable_operators;
+    asio::steady_timer timer(co_await asio::this_coro::executor, detail::net_deadline(timeout));
+    auto result = co_await (detail::net_capture(std::move(op)) ||
+                            timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable)));
+    if (result.index() == 1) {
+        auto [ec] = std::get<1>(result);
+        if (ec) // the timer was cancelled: we were
+            throw std::system_error(asio::error::operation_aborted);
+        throw mllp::timeout_error(mllp::make_error_code(mllp::error::timeout));
+    }
+    auto& outcome = std::get<0>(result);
+    if (outcome.error)
+        std::rethrow_exception(outcome.error);
+    if constexpr (!std::is_void_v<T>)
+        co_return std::move(*outcome.value);
+}
+
+template<class... Ts>
+asio::awaitable<std::tuple<std::error_code, Ts...>>
+wait_for_codes_impl(asio::awaitable<std::tuple<std::error_code, Ts...>> op, std::chrono::steady_clock::duration timeout)
+{
+    using namespace asio::experimental::awaitable_operators;
+    asio::steady_timer timer(co_await asio::this_coro::executor, detail::net_deadline(timeout));
+    auto result = co_await (detail::net_capture(std::move(op)) ||
+                            timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable)));
+    if (result.index() == 1) {
+        auto [ec] = std::get<1>(result);
+        co_return std::tuple<std::error_code, Ts...>{
+            ec ? std::error_code(asio::error::operation_aborted) : mllp::make_error_code(mllp::error::timeout),
+            Ts{}...};
+    }
+    auto& outcome = std::get<0>(result);
+    if (outcome.error)
+        std::rethrow_exception(outcome.error);
+    co_return std::move(*outcome.value);
+}
+
 } // namespace detail
 
 /** Awaits `op`, but at most `timeout` (asyncio's `wait_for`).
@@ -97,21 +142,7 @@ template<class T>
 asio::awaitable<T>
 wait_for(asio::awaitable<T> op, std::chrono::steady_clock::duration timeout)
 {
-    using namespace asio::experimental::awaitable_operators;
-    asio::steady_timer timer(co_await asio::this_coro::executor, detail::net_deadline(timeout));
-    auto result = co_await (detail::net_capture(std::move(op)) ||
-                            timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable)));
-    if (result.index() == 1) {
-        auto [ec] = std::get<1>(result);
-        if (ec) // the timer was cancelled: we were
-            throw std::system_error(asio::error::operation_aborted);
-        throw mllp::timeout_error(mllp::make_error_code(mllp::error::timeout));
-    }
-    auto& outcome = std::get<0>(result);
-    if (outcome.error)
-        std::rethrow_exception(outcome.error);
-    if constexpr (!std::is_void_v<T>)
-        co_return std::move(*outcome.value);
+    return detail::wait_for_impl(std::move(op), timeout);
 }
 
 /** As above for operations that report errors as codes
@@ -129,20 +160,7 @@ template<class... Ts>
 asio::awaitable<std::tuple<std::error_code, Ts...>>
 wait_for(asio::awaitable<std::tuple<std::error_code, Ts...>> op, std::chrono::steady_clock::duration timeout)
 {
-    using namespace asio::experimental::awaitable_operators;
-    asio::steady_timer timer(co_await asio::this_coro::executor, detail::net_deadline(timeout));
-    auto result = co_await (detail::net_capture(std::move(op)) ||
-                            timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable)));
-    if (result.index() == 1) {
-        auto [ec] = std::get<1>(result);
-        co_return std::tuple<std::error_code, Ts...>{
-            ec ? std::error_code(asio::error::operation_aborted) : mllp::make_error_code(mllp::error::timeout),
-            Ts{}...};
-    }
-    auto& outcome = std::get<0>(result);
-    if (outcome.error)
-        std::rethrow_exception(outcome.error);
-    co_return std::move(*outcome.value);
+    return detail::wait_for_codes_impl(std::move(op), timeout);
 }
 
 } // namespace hl7

@@ -4,11 +4,31 @@
 #include <hl7/model/message.hpp>
 #include <hl7/parser/parse_options.hpp>
 
+#include <algorithm>
+#include <concepts>
 #include <string>
 #include <string_view>
 #include <system_error>
 
 namespace hl7 {
+
+namespace detail {
+
+inline parse_failure
+message_builder::adopt(message& m, std::string& text, parse_options const& opts)
+{
+    if (text.size() > std::min(opts.max_message_size, max_indexed_size))
+        return parse(m, text, opts); // fails before touching `text`
+    m.text_.swap(text);
+    // The engine assigns the text to the message: a string assigned its own
+    // bytes keeps them where they are.
+    auto const fail = parse(m, m.text_, opts);
+    if (fail.ec)
+        m.text_.swap(text);
+    return fail;
+}
+
+} // namespace detail
 
 /** Parse `text` into `out`, reusing `out`'s memory (the hot path for a
     receiver that parses message after message).
@@ -46,6 +66,36 @@ parse(std::string_view text, parse_options const& options = {})
                           fail.ec.message() + " " + error_position(fail.offset, fail.segment));
     }
     return out;
+}
+
+/** As parse(text), but the message takes the string's buffer instead of
+    copying it: `hl7::parse(std::move(text))` (any std::string rvalue).
+    Used by `stream_reader::readmessage()` for large frames. If it throws,
+    `text` is unchanged (the same `parse_error` as parse(text)). */
+template<class String>
+    requires std::same_as<String, std::string>
+message
+parse(String&& text, parse_options const& options = {})
+{
+    message out;
+    if (!detail::message_builder::adopt(out, text, options).ec)
+        return out;
+    return parse(std::string_view(text), options); // throws what parse(text) throws
+}
+
+/// As parse_into(out, text, ec, ...), taking the string's buffer (see parse(std::string&&)).
+template<class String>
+    requires std::same_as<String, std::string>
+void
+parse_into(message& out, String&& text, std::error_code& ec, parse_options const& options = {},
+           std::size_t* error_offset = nullptr)
+{
+    auto const fail = detail::message_builder::adopt(out, text, options);
+    ec = fail.ec;
+    if (error_offset)
+        *error_offset = fail.offset;
+    if (ec)
+        out = message();
 }
 
 /// As parse(text), reporting failure through `ec` (returning an empty message).

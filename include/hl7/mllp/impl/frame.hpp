@@ -2,16 +2,17 @@
 #define HL7_MLLP_IMPL_FRAME_HPP
 
 // Definitions of async_read_frame / async_write_frame: Beast-style state
-// machines run by asio::async_compose.
+// machines run by asio::async_compose. The read carries out the steps of
+// detail/read_step.hpp, the one read loop of the MLLP layer.
 
 #include <hl7/detail/asio_config.hpp>
 #include <hl7/mllp/error.hpp>
 #include <hl7/mllp/frame.hpp>
 #include <hl7/mllp/frame_decoder.hpp>
+#include <hl7/mllp/detail/read_step.hpp>
 
 #include <asio/buffer.hpp>
 #include <asio/compose.hpp>
-#include <asio/error.hpp>
 #include <asio/post.hpp>
 #include <asio/write.hpp>
 
@@ -24,11 +25,25 @@
 namespace hl7::mllp {
 namespace detail {
 
-template<class AsyncReadStream>
+/// The observer of the plain async_read_frame: nothing to observe.
+struct no_read_observer
+{
+    void
+    operator()(frame_decoder const&) const noexcept
+    {
+    }
+};
+
+// Carries out read_step's decisions; `observer(decoder)` runs before each
+// read from the stream (the connection starts its frame and idle clocks there).
+template<class AsyncReadStream, class ReadObserver>
 class read_frame_op
 {
 public:
-    read_frame_op(AsyncReadStream& stream, frame_decoder& decoder) noexcept : stream_(stream), decoder_(decoder) {}
+    read_frame_op(AsyncReadStream& stream, frame_decoder& decoder, ReadObserver observer) noexcept
+        : stream_(stream), decoder_(decoder), observer_(std::move(observer))
+    {
+    }
 
     template<class Self>
     void
@@ -36,7 +51,8 @@ public:
     {
         switch (state_) {
         case state::starting:
-            if (decode()) {
+            step_ = first_step(decoder_);
+            if (step_.what != read_step::kind::read) {
                 // Finished without I/O: post, so the handler never runs
                 // inside the initiating call (Beast's cont_ rule).
                 state_ = state::posted;
@@ -46,41 +62,35 @@ public:
             state_ = state::reading;
             break;
         case state::reading:
-            decoder_.commit(n);
-            if (ec == asio::error::eof)
-                decoder_.put_eof(); // translated by the decoder
-            else if (ec)
-                return self.complete(ec, std::string_view{});
-            if (decode())
-                return self.complete(ec_, payload_);
+            step_ = after_read(decoder_, ec, n);
+            if (step_.what != read_step::kind::read)
+                return self.complete(step_.ec, step_.payload);
             break;
         case state::posted:
-            return self.complete(ec_, payload_);
+            return self.complete(step_.ec, step_.payload);
         }
-        auto space = decoder_.prepare();
-        stream_.async_read_some(asio::buffer(space.data(), space.size()), std::move(self));
+        observer_(static_cast<frame_decoder const&>(decoder_));
+        stream_.async_read_some(asio::buffer(step_.buffer.data(), step_.buffer.size()), std::move(self));
     }
 
 private:
     enum class state : unsigned char { starting, reading, posted };
 
-    // True when the decoder produced a payload or an error.
-    bool
-    decode() noexcept
-    {
-        if (auto p = decoder_.next(ec_)) {
-            payload_ = *p;
-            return true;
-        }
-        return static_cast<bool>(ec_);
-    }
-
     AsyncReadStream& stream_;
     frame_decoder& decoder_;
-    std::error_code ec_;
-    std::string_view payload_;
+    ReadObserver observer_;
+    read_step step_;
     state state_ = state::starting;
 };
+
+/// async_read_frame with an observer called before each read from the stream.
+template<class AsyncReadStream, class ReadObserver, class ReadToken>
+auto
+async_read_frame(AsyncReadStream& stream, frame_decoder& decoder, ReadObserver observer, ReadToken&& token)
+{
+    return asio::async_compose<ReadToken, void(std::error_code, std::string_view)>(
+        read_frame_op<AsyncReadStream, ReadObserver>{stream, decoder, std::move(observer)}, token, stream);
+}
 
 template<class AsyncWriteStream>
 class write_frame_op
@@ -117,8 +127,7 @@ template<class AsyncReadStream, ASIO_COMPLETION_TOKEN_FOR(void(std::error_code, 
 auto
 async_read_frame(AsyncReadStream& stream, frame_decoder& decoder, ReadToken&& token)
 {
-    return asio::async_compose<ReadToken, void(std::error_code, std::string_view)>(
-        detail::read_frame_op<AsyncReadStream>{stream, decoder}, token, stream);
+    return detail::async_read_frame(stream, decoder, detail::no_read_observer{}, std::forward<ReadToken>(token));
 }
 
 template<class AsyncWriteStream, ASIO_COMPLETION_TOKEN_FOR(void(std::error_code, std::size_t)) WriteToken>

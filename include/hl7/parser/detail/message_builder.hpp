@@ -14,6 +14,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <string>
 #include <string_view>
 #include <system_error>
 #include <vector>
@@ -85,6 +87,10 @@ struct message_builder
                                      parse_options const& opts, parse_failure& fail);
 
     static parse_failure parse(message& m, std::string_view text, parse_options const& opts);
+
+    // As parse(), but the message takes `text`'s buffer instead of copying
+    // it; on failure `text` is left as it was. Defined in parser/parse.hpp.
+    static parse_failure adopt(message& m, std::string& text, parse_options const& opts);
 
     // Append `text` (one segment) to the message text and index it; the new
     // record is returned, not inserted into the segment list.
