@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -117,7 +118,42 @@ file_label(std::string const& f)
 //----------------------------------------------------------------------------
 // Input
 
-// Every message of every file, serialised (segments end in CR).
+// Where each message of plain text starts: at every segment starting with
+// MSH (after CR, or also after LF with --loose), and at 0.
+std::vector<std::size_t>
+message_starts(std::string_view text, bool loose)
+{
+    std::vector<std::size_t> starts{0};
+    for (std::size_t i = 0; i + 4 <= text.size(); ++i) {
+        char const c = text[i];
+        if (c != '\r' && !(loose && c == '\n'))
+            continue;
+        std::size_t const at = i + 1;
+        if (at + 4 <= text.size() && text.compare(at, 3, "MSH") == 0 &&
+            !std::isalnum(static_cast<unsigned char>(text[at + 3])) && at != starts.back())
+            starts.push_back(at);
+    }
+    return starts;
+}
+
+bool
+has_batch_header(std::string_view text)
+{
+    for (std::string_view h : {"FHS", "BHS"}) {
+        if (text.substr(0, 3) == h)
+            return true;
+        for (std::string_view lead : {"\r", "\n"})
+            if (text.find(std::string(lead) + std::string(h)) != std::string_view::npos)
+                return true;
+    }
+    return false;
+}
+
+// Every message of every file, serialised (segments end in CR). Plain text
+// is cut into messages at each MSH and parsed message by message, so a file
+// of any number of messages stays within the parser's per-message limits;
+// framed text goes frame by frame; FHS/BHS batches are parsed whole (with
+// limits raised to the file's size: a local file is trusted input).
 std::vector<std::string>
 load_messages(config const& cfg)
 {
@@ -135,15 +171,36 @@ load_messages(config const& cfg)
         else if (!hl7_example::is_framed(text)) // a final newline after the last segment is harmless
             while (!text.empty() && (text.back() == '\n' || text.back() == ' ' || text.back() == '\t'))
                 text.pop_back();
+        std::string const hint = !cfg.loose && text.find('\n') != std::string::npos
+                                     ? " (segments must end in CR; for LF or CRLF line ends use --loose)"
+                                     : "";
         try {
-            for (auto const& m : hl7_example::messages_in(text, opts))
-                out.push_back(hl7::to_string(m));
+            if (hl7_example::is_framed(text)) {
+                for (auto const& m : hl7_example::messages_in(text, opts))
+                    out.push_back(hl7::to_string(m));
+            } else if (has_batch_header(text)) {
+                hl7::parse_options big = opts;
+                big.max_message_size = std::max(big.max_message_size, text.size());
+                big.max_segments = std::max<std::size_t>(big.max_segments, text.size() / 4 + 1);
+                for (auto const& m : hl7_example::messages_in(text, big))
+                    out.push_back(hl7::to_string(m));
+            } else {
+                auto const starts = message_starts(text, cfg.loose);
+                for (std::size_t k = 0; k < starts.size(); ++k) {
+                    std::size_t const end = k + 1 < starts.size() ? starts[k + 1] : text.size();
+                    std::string_view const piece = std::string_view(text).substr(starts[k], end - starts[k]);
+                    try {
+                        out.push_back(hl7::to_string(hl7::parse(piece, opts)));
+                    } catch (hl7::parse_error const& e) {
+                        throw hl7_example::input_error(hl7_example::describe(e, starts[k]));
+                    }
+                }
+            }
         } catch (hl7_example::input_error const& e) {
-            std::string why = e.what();
-            if (!cfg.loose && text.find('\n') != std::string::npos)
-                why += " (segments must end in CR; for LF or CRLF line ends use --loose)";
-            throw hl7_example::input_error(file_label(f) + ": " + why);
+            throw hl7_example::input_error(file_label(f) + ": " + e.what() + hint);
         }
+        if (out.empty())
+            throw hl7_example::input_error(file_label(f) + ": no HL7 message found");
     }
     return out;
 }
@@ -178,6 +235,7 @@ struct run_state
     std::uint64_t finished = 0; // outcomes so far
     std::vector<std::optional<hl7::send_outcome>> outcomes;
     bool interrupted = false;
+    std::error_code gave_up{}; // connecting failed for good: the rest is not sent
     clock_type::time_point start = clock_type::now();
     clock_type::time_point end{};
     std::size_t failures_shown = 0;
@@ -253,6 +311,11 @@ record(run_state& st, std::uint64_t index, hl7::send_outcome o, std::string cons
     show_outcome(st, index, o, sent);
     st.unknown += o.fate == hl7::send_fate::unknown;
     st.not_sent += o.fate == hl7::send_fate::not_sent;
+    // A client gives a message up unsent only once connecting has failed
+    // --retries + 1 times (or for good): stop the run rather than wait
+    // through the back-off for every message left.
+    if (o.fate == hl7::send_fate::not_sent && o.reason.category() != hl7::client_error_category() && !st.gave_up)
+        st.gave_up = o.reason;
     st.outcomes[static_cast<std::size_t>(index)] = std::move(o);
     if (++st.finished == st.total)
         st.end = clock_type::now();
@@ -266,7 +329,7 @@ feeder(hl7::client& c, run_state& st)
 {
     auto ex = co_await asio::this_coro::executor;
     asio::steady_timer pace(ex);
-    while (!st.interrupted && st.next < st.total) {
+    while (!st.interrupted && !st.gave_up && st.next < st.total) {
         std::uint64_t const i = st.next++;
         if (st.cfg.rate > 0) {
             auto const due = st.start + std::chrono::duration_cast<clock_type::duration>(
@@ -402,10 +465,13 @@ finish(run_state& st)
     std::uint64_t sent = 0, aa = 0, ae = 0, ar = 0, unknown = 0, not_sent = 0, resends = 0;
     bool connect_timeout = false, cannot_connect = false;
     std::vector<double> latencies;
-    for (auto& o : st.outcomes) {
-        if (!o) { // never handed to a client (interrupted)
+    for (std::size_t i = 0; i < st.outcomes.size(); ++i) {
+        auto& o = st.outcomes[i];
+        if (!o) { // never handed to a client (interrupted, or connecting failed)
             o.emplace();
-            o->reason = hl7::make_error_code(hl7::client_error::client_closed);
+            o->reason = st.gave_up ? st.gave_up : hl7::make_error_code(hl7::client_error::client_closed);
+            std::error_code ec;
+            o->control_id = hl7::locate(st.messages[i % st.messages.size()], "MSH.10", ec);
         }
         sent += o->attempts > 0;
         resends += o->attempts > 1 ? o->attempts - 1 : 0;
@@ -430,7 +496,7 @@ finish(run_state& st)
         }
     }
     double const secs = std::chrono::duration<double>(st.end - st.start).count();
-    double const rate = secs > 0 ? static_cast<double>(st.finished) / secs : 0;
+    double const rate = secs > 0 ? static_cast<double>(aa + ae + ar) / secs : 0; // acknowledged per second
     std::string latency = "latency p50 -, p99 -";
     if (!latencies.empty()) {
         char buf[96];
