@@ -651,3 +651,60 @@ TEST_CASE("client: send() from many threads, io_context on several threads", "[c
     for (auto& t : io)
         t.join();
 }
+
+namespace {
+
+// A receiver that reads and never answers.
+asio::awaitable<void>
+silent_handler(hl7::stream_reader reader, hl7::stream_writer writer)
+{
+    try {
+        for (;;)
+            co_await reader.readblock();
+    } catch (std::exception const&) {
+    }
+    writer.close();
+}
+
+} // namespace
+
+TEST_CASE("client: cancelling sends from other strands, io_context on several threads", "[client][threads]")
+{
+    asio::io_context ctx;
+    auto work = asio::make_work_guard(ctx);
+    std::vector<std::thread> io;
+    for (int i = 0; i < 3; ++i)
+        io.emplace_back([&] { ctx.run(); });
+    std::optional<hl7::server> server;
+    asio::co_spawn(
+        ctx, [&]() -> asio::awaitable<void> { server.emplace(co_await hl7::start_hl7_server(silent_handler, loopback_options())); },
+        asio::use_future)
+        .get();
+    auto o = fast_options();
+    o.window = 4;
+    o.queue_limit = 2;
+    o.ack_timeout = 0s;
+    {
+        hl7::client c(ctx.get_executor(), "127.0.0.1", server->port(), o);
+        std::atomic<int> timed_out{0};
+        std::vector<std::future<void>> callers;
+        for (int k = 0; k < 12; ++k)
+            callers.push_back(asio::co_spawn(
+                asio::make_strand(ctx),
+                [&, k]() -> asio::awaitable<void> {
+                    // Some wait in flight, some for room in the queue: all are cancelled by the timeout.
+                    bool const t = co_await throws_as<hl7::mllp::timeout_error>(
+                        hl7::wait_for(c.send_block(sample_message("C-" + std::to_string(k))), 50ms));
+                    timed_out += t;
+                },
+                asio::use_future));
+        for (auto& f : callers)
+            f.get();
+        CHECK(timed_out == 12);
+        c.async_close(0s, asio::use_future).get();
+    }
+    asio::post(ctx, [&] { server->close(); });
+    work.reset();
+    for (auto& t : io)
+        t.join();
+}
