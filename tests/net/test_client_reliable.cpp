@@ -112,6 +112,54 @@ check_invariants(outcomes const& out, scripted_receiver const& r)
     }
 }
 
+// An hl7 server with `handler` on an io_context run by three threads.
+struct threaded_server
+{
+    asio::io_context ctx;
+    asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(ctx);
+    std::vector<std::thread> io;
+    std::optional<hl7::server> server;
+
+    explicit threaded_server(hl7::client_connected_cb handler)
+    {
+        for (int i = 0; i < 3; ++i)
+            io.emplace_back([this] { ctx.run(); });
+        asio::co_spawn(
+            ctx,
+            [this, handler]() -> asio::awaitable<void> {
+                server.emplace(co_await hl7::start_hl7_server(handler, loopback_options()));
+            },
+            asio::use_future)
+            .get();
+    }
+
+    ~threaded_server()
+    {
+        asio::post(ctx, [this] { server->close(); });
+        work.reset();
+        for (auto& t : io)
+            t.join();
+    }
+
+    std::uint16_t
+    port() const
+    {
+        return server->port();
+    }
+};
+
+// A receiver that reads and never answers.
+asio::awaitable<void>
+silent_handler(hl7::stream_reader reader, hl7::stream_writer writer)
+{
+    try {
+        for (;;)
+            co_await reader.readblock();
+    } catch (std::exception const&) {
+    }
+    writer.close();
+}
+
 struct fixture
 {
     asio::io_context ctx;
@@ -608,17 +656,9 @@ TEST_CASE("client: cancelling send(): waiting for room, and in flight", "[client
 
 TEST_CASE("client: send() from many threads, io_context on several threads", "[client][threads]")
 {
-    asio::io_context ctx;
-    auto work = asio::make_work_guard(ctx);
-    std::vector<std::thread> io;
-    for (int i = 0; i < 3; ++i)
-        io.emplace_back([&] { ctx.run(); });
-    std::optional<hl7::server> server;
-    asio::co_spawn(
-        ctx, [&]() -> asio::awaitable<void> { server.emplace(co_await hl7::start_hl7_server(ack_handler, loopback_options())); },
-        asio::use_future)
-        .get();
-    auto const port = server->port();
+    threaded_server ts(ack_handler);
+    auto& ctx = ts.ctx;
+    auto const port = ts.port();
     std::atomic<int> connected{0};
     auto o = fast_options();
     o.window = 8;
@@ -646,46 +686,18 @@ TEST_CASE("client: send() from many threads, io_context on several threads", "[c
         c.async_close(5s, asio::use_future).get();
     }
     CHECK(connected == 1);
-    asio::post(ctx, [&] { server->close(); });
-    work.reset();
-    for (auto& t : io)
-        t.join();
 }
-
-namespace {
-
-// A receiver that reads and never answers.
-asio::awaitable<void>
-silent_handler(hl7::stream_reader reader, hl7::stream_writer writer)
-{
-    try {
-        for (;;)
-            co_await reader.readblock();
-    } catch (std::exception const&) {
-    }
-    writer.close();
-}
-
-} // namespace
 
 TEST_CASE("client: cancelling sends from other strands, io_context on several threads", "[client][threads]")
 {
-    asio::io_context ctx;
-    auto work = asio::make_work_guard(ctx);
-    std::vector<std::thread> io;
-    for (int i = 0; i < 3; ++i)
-        io.emplace_back([&] { ctx.run(); });
-    std::optional<hl7::server> server;
-    asio::co_spawn(
-        ctx, [&]() -> asio::awaitable<void> { server.emplace(co_await hl7::start_hl7_server(silent_handler, loopback_options())); },
-        asio::use_future)
-        .get();
+    threaded_server ts(silent_handler);
+    auto& ctx = ts.ctx;
     auto o = fast_options();
     o.window = 4;
     o.queue_limit = 2;
     o.ack_timeout = 0s;
     {
-        hl7::client c(ctx.get_executor(), "127.0.0.1", server->port(), o);
+        hl7::client c(ctx.get_executor(), "127.0.0.1", ts.port(), o);
         std::atomic<int> timed_out{0};
         std::vector<std::future<void>> callers;
         for (int k = 0; k < 12; ++k)
@@ -703,8 +715,4 @@ TEST_CASE("client: cancelling sends from other strands, io_context on several th
         CHECK(timed_out == 12);
         c.async_close(0s, asio::use_future).get();
     }
-    asio::post(ctx, [&] { server->close(); });
-    work.reset();
-    for (auto& t : io)
-        t.join();
 }

@@ -319,10 +319,7 @@ public:
         switch (link_) {
         case link::connecting:
             if (now >= connect_deadline_) {
-                action a;
-                a.what = action::kind::cancel_connect;
-                a.conn = conn_;
-                actions_.push_back(std::move(a));
+                push_action(action::kind::cancel_connect);
                 connect_failed(conn_, mllp_connect_timeout(), false, now);
             }
             break;
@@ -524,33 +521,39 @@ private:
             link_ = link::connecting;
             connect_deadline_ = connect_timeout_ > duration::zero() ? add(now, connect_timeout_) : time_point::max();
             emit_event(client_event::kind::connecting, {});
-            action a;
-            a.what = action::kind::connect;
-            a.conn = conn_;
-            actions_.push_back(std::move(a));
+            push_action(action::kind::connect);
         }
         if (closing_ && queue_.empty() && flight_.empty())
             finish_close();
     }
 
     void
-    finish_close()
+    push_action(action::kind k, bool graceful = false)
     {
-        if (link_ == link::connected) {
-            action a;
-            a.what = action::kind::close_connection;
-            a.conn = conn_;
-            a.graceful = true;
-            actions_.push_back(std::move(a));
-        } else if (link_ == link::connecting) {
-            action a;
-            a.what = action::kind::cancel_connect;
-            a.conn = conn_;
-            actions_.push_back(std::move(a));
-        }
+        action a;
+        a.what = k;
+        a.conn = conn_;
+        a.graceful = graceful;
+        actions_.push_back(std::move(a));
+    }
+
+    // The client is done: end the connection (or the attempt) and report it.
+    void
+    end_link(bool graceful)
+    {
+        if (link_ == link::connected)
+            push_action(action::kind::close_connection, graceful);
+        else if (link_ == link::connecting)
+            push_action(action::kind::cancel_connect);
         link_ = link::closed;
         connect_deadline_ = retry_at_ = time_point::max();
         emit_event(client_event::kind::closed, {});
+    }
+
+    void
+    finish_close()
+    {
+        end_link(true);
     }
 
     // The close deadline passed (or a close with no time left): everything
@@ -560,26 +563,13 @@ private:
     give_up_all(time_point now)
     {
         auto const reason = make_error_code(client_error::client_closed);
-        if (link_ == link::connected) {
-            action a;
-            a.what = action::kind::close_connection;
-            a.conn = conn_;
-            actions_.push_back(std::move(a));
-        } else if (link_ == link::connecting) {
-            action a;
-            a.what = action::kind::cancel_connect;
-            a.conn = conn_;
-            actions_.push_back(std::move(a));
-        }
         for (auto& e : flight_)
             complete_failed(e, reason, now);
         flight_.clear();
         for (auto& e : queue_)
             complete_failed(e, reason, now);
         queue_.clear();
-        link_ = link::closed;
-        connect_deadline_ = retry_at_ = time_point::max();
-        emit_event(client_event::kind::closed, {});
+        end_link(false);
     }
 
     void
@@ -596,10 +586,7 @@ private:
     void
     drop_connection(std::error_code reason, time_point now)
     {
-        action close;
-        close.what = action::kind::close_connection;
-        close.conn = conn_;
-        actions_.push_back(std::move(close));
+        push_action(action::kind::close_connection);
         emit_event(client_event::kind::lost, reason);
         if (!progress_)
             ++failures_;
