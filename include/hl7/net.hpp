@@ -4,7 +4,7 @@
 // Everything that uses Asio: MLLP framing (sans-I/O decoder, composed
 // operations, mllp::stream), hl7::wait_for, and the asyncio-style facade
 // (stream_reader / stream_writer over any stream, open_hl7_connection,
-// start_hl7_server, and their UNIX-domain twins).
+// start_hl7_server, and their UNIX-domain twins), and the reliable client.
 
 #include <hl7/mllp/error.hpp>
 #include <hl7/mllp/frame.hpp>
@@ -20,5 +20,6 @@
 #include <hl7/net/open_connection.hpp>
 #include <hl7/net/server.hpp>
 #include <hl7/net/unix.hpp>
+#include <hl7/net/client.hpp>
 
 #endif

@@ -12,6 +12,9 @@ Scenarios:
   sender_to_python  our hl7_sender -> python-hl7's asyncio receiver (the document's)
   nak               python-hl7's client sends what we cannot parse (and an oversized
                     frame); our receiver must NAK with the cause and keep serving
+  sender_window_python    hl7_sender --window 1 and 32 -> python-hl7's asyncio receiver:
+                          every message acknowledged, each received exactly once
+  sender_window_receiver  the same against our hl7_receiver
 
 Every process runs in its own session and is killed (the whole group) when the
 scenario ends, passes or fails; every wait has a timeout; servers bind port 0
@@ -270,19 +273,60 @@ def scenario_sender_to_python(args, workdir):
 
     # python-hl7's streams decode with ascii/strict by default: a UTF-8 message
     # kills its handler (python-hl7 issue #54) and no ACK ever comes. Our sender
-    # must give up after its timeout with the timeout exit code (5), not hang.
+    # must give up after its timeout, not hang: the message was written and
+    # never acknowledged, so its fate is unknown (exit 8; before hl7_sender
+    # reported fates this was the timeout code 5).
     s = Proc("hl7_sender_utf8", [args.sender, "--host", "127.0.0.1", "--port", str(port), "--timeout", "2",
                                  "--file", os.path.join(args.data, "interop_utf8_adt.hl7")], workdir)
     started = time.monotonic()
     rc = s.wait()
     show(s)
-    check(rc == 5, f"hl7_sender exits with 5 (timeout) when python-hl7 cannot decode UTF-8 (got {rc})")
+    check(rc == 8, f"hl7_sender exits with 8 (unknown fate) when python-hl7 cannot decode UTF-8 (got {rc})")
+    check(b"fate unknown after 1 attempt: no ACK within 2 s" in s.output(), "hl7_sender says the ACK timed out")
     check(time.monotonic() - started < 10, "hl7_sender gave up after its 2 s timeout")
     check(b"UnicodeDecodeError" in py.output(), "python-hl7's receiver failed with UnicodeDecodeError (issue #54)")
 
     rc = py.terminate_and_wait()
     show(py)
     check(rc == 0, f"python receiver stops cleanly (got {rc})")
+
+
+def sender_windows(args, workdir, port, peer, count_in_peer, extra=()):
+    """hl7_sender --window 1 and 32 (--repeat, --new-ids): every message
+    acknowledged AA at the first attempt, and the peer got each exactly once."""
+    outcomes = os.path.join(workdir, "outcomes.tsv")
+    for window in (1, 32):
+        s = Proc(f"hl7_sender_w{window}", [args.sender, "--host", "127.0.0.1", "--port", str(port), "-q",
+                                           "--repeat", "200", "--new-ids", "--window", str(window),
+                                           "--outcomes", outcomes, *extra], workdir)
+        rc = s.wait(STEP_TIMEOUT * 2)
+        show(s)
+        check(rc == 0, f"hl7_sender --window {window} exits with 0 (got {rc})")
+        with open(outcomes) as f:
+            rows = [line.rstrip("\n").split("\t") for line in f if line.strip()]
+        ids = [r[0] for r in rows]
+        check(len(rows) == 200 and len(set(ids)) == 200, f"window {window}: 200 outcomes, 200 distinct MSH-10")
+        check(all(r[1:] == ["acked", "AA", "1"] for r in rows), f"window {window}: all acked AA at the first attempt")
+        time.sleep(0.2)  # let the peer flush its log
+        counts = [count_in_peer(peer.output(), cid) for cid in ids]
+        check(all(c == 1 for c in counts), f"window {window}: the peer got each message exactly once")
+
+
+def scenario_sender_window_python(args, workdir):
+    py = Proc("python_receiver", [args.python, "-u", os.path.join(HERE, "python_hl7_receiver.py"),
+                                  "--host", "127.0.0.1", "--port", "0"], workdir, env=env_utf8())
+    port = int(py.wait_for_output(rb"Listening on [^\s]*:(\d+)").group(1))
+    # python-hl7 prints every message it receives, segments on lines.
+    sender_windows(args, workdir, port, py, lambda out, cid: out.count(f"|ORU^R01|{cid}|".encode()))
+    rc = py.terminate_and_wait()
+    check(rc == 0, f"python receiver stops cleanly (got {rc})")
+
+
+def scenario_sender_window_receiver(args, workdir):
+    r, port = start_receiver(args, workdir)
+    # Our receiver logs one line per message with its control id.
+    sender_windows(args, workdir, port, r, lambda out, cid: out.count(f"control id {cid},".encode()))
+    stop_receiver(r)
 
 
 async def nak_client(port):
@@ -360,6 +404,8 @@ SCENARIOS = {
     "python_client": scenario_python_client,
     "sender_to_python": scenario_sender_to_python,
     "nak": scenario_nak,
+    "sender_window_python": scenario_sender_window_python,
+    "sender_window_receiver": scenario_sender_window_receiver,
 }
 
 
