@@ -57,9 +57,9 @@ namespace hl7::store {
     detection, when MSH-10 is empty.
 
     @par Failures
-    No connection, no leader (an election after a server died takes a few
-    seconds), no stream: `error::unavailable`; no answer within
-    `put_timeout`: `error::timeout`; a full stream: `error::full`; a
+    No connection, no stream: `error::unavailable`; no answer within
+    `put_timeout` (also while a new leader is elected after one died, 4-9 s
+    in 2.9): `error::timeout`; a full stream: `error::full`; a
     message above the limits: `error::too_large`. A put that failed may
     still have been stored (it was sent before the connection dropped):
     the sender resends, and the duplicate window absorbs the copy. The

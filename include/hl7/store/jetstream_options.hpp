@@ -127,8 +127,12 @@ struct jetstream_options
     /** How long a put waits for JetStream's acknowledgement before it fails
         with `error::timeout` (the message may or may not be stored: the
         sender resends, and the duplicate window absorbs the copy). Default
-        5 s: above a leader election (about 2-4 s in 2.9) so most puts ride
-        it out, below a sender's usual ACK timeout (10-30 s). */
+        5 s, below a sender's usual ACK timeout (10-30 s), so the receiver
+        gives up (and closes, or answers AE) before the sender does. When a
+        stream leader dies, nats-server 2.9 elects a new one after a random
+        4-9 s election timeout (server/raft.go), so puts in flight then time
+        out and the senders' resends land on the new leader; a timeout above
+        10 s would ride out most elections but hold each connection as long. */
     std::chrono::milliseconds put_timeout = std::chrono::seconds(5);
 
     /** Time allowed for every other request (settling a message, stats,
