@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -231,6 +232,14 @@ public:
         return std::string(std::istreambuf_iterator<char>(in), {});
     }
 
+    /** Runs servers started from now on on CPU `cpu` only (all their
+        threads: set before exec); -1 (the default) leaves them free. */
+    void
+    pin_to_cpu(int cpu) noexcept
+    {
+        cpu_ = cpu;
+    }
+
     /// Index of the server named `name` (`n1`...), or size() if none.
     std::size_t
     index_of(std::string const& name) const
@@ -249,6 +258,7 @@ private:
         std::string const exe = HL7_NATS_SERVER;
         std::string conf = n.config;
         pid_t const parent = ::getpid();
+        int const cpu = cpu_;
         pid_t const pid = ::fork();
         if (pid < 0)
             throw std::runtime_error("fork failed");
@@ -257,6 +267,12 @@ private:
             ::prctl(PR_SET_PDEATHSIG, SIGKILL);
             if (::getppid() != parent)
                 ::_exit(127);
+            if (cpu >= 0) {
+                cpu_set_t set;
+                CPU_ZERO(&set);
+                CPU_SET(cpu, &set);
+                ::sched_setaffinity(0, sizeof set, &set);
+            }
             int const fd = ::open(n.log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
             if (fd >= 0) {
                 ::dup2(fd, 1);
@@ -340,6 +356,7 @@ private:
 
     temp_dir dir_;
     std::vector<node> nodes_;
+    int cpu_ = -1;
 };
 
 } // namespace hl7_nats_test

@@ -515,6 +515,12 @@ private:
             s = natsOptions_SetMaxPingsOut(raw_opts, 2);
         if (s == NATS_OK)
             s = natsOptions_SetFailRequestsOnDisconnect(raw_opts, true);
+        // Write each publish at once from our thread: nats.c's flusher
+        // otherwise waits 1 ms to coalesce, which caps one connection at
+        // about 1,000 puts/s (measured: 1 putter, R3: 980/s buffered, 3,800/s
+        // with this; 64 putters: the same either way).
+        if (s == NATS_OK)
+            s = natsOptions_SetSendAsap(raw_opts, true);
         if (s == NATS_OK)
             s = natsOptions_SetRetryOnFailedConnect(raw_opts, true, &on_connected_ignored, nullptr);
         if (s != NATS_OK)
