@@ -1268,6 +1268,11 @@ private:
                 f = make_failure(error::unavailable, where_ + ": not connected to any server");
             else
                 f = ensure_pull_subscription();
+            if (f.ec == error::cannot_open && options_.create_if_missing && !layout_ready_.load()) {
+                // Opened before the cluster could be reached: the worker
+                // creates the consumer as soon as it can; wait for it.
+                f = make_failure(error::unavailable, f.text + " (not created yet)");
+            }
             if (f && f.ec != error::unavailable && f.ec != error::timeout) {
                 r.complete(std::move(f), std::nullopt); // e.g. no such consumer
                 return;
