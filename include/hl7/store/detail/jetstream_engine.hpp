@@ -825,8 +825,19 @@ private:
         }
         std::uint64_t const msgs = stream->State.Msgs;
         if (consumer) {
-            // Not yet delivered, plus delivered and not settled.
-            st.queued = consumer->NumPending + static_cast<std::uint64_t>(std::max<std::int64_t>(consumer->NumAckPending, 0));
+            // Everything after the consumer's ack floor, less what was acked
+            // above it (out of order). The stream's last sequence comes from
+            // the stream's leader, which has every acknowledged put; the
+            // consumer's own pending count may lag it by a few milliseconds
+            // when its leader is another server.
+            std::uint64_t const floor = consumer->AckFloor.Stream;
+            std::uint64_t const last = stream->State.LastSeq;
+            std::uint64_t const delivered_above =
+                consumer->Delivered.Stream > floor ? consumer->Delivered.Stream - floor : 0;
+            std::uint64_t const pending = static_cast<std::uint64_t>(std::max<std::int64_t>(consumer->NumAckPending, 0));
+            std::uint64_t const acked_above = delivered_above > pending ? delivered_above - pending : 0;
+            std::uint64_t const after_floor = last > floor ? last - floor : 0;
+            st.queued = after_floor > acked_above ? after_floor - acked_above : 0;
             st.retrying = static_cast<std::uint64_t>(std::max<std::int64_t>(consumer->NumRedelivered, 0));
         }
         else {
