@@ -101,7 +101,10 @@ namespace hl7::store {
     `stored_message::last_error` is known only to the store object that
     was given the reason; `store_stats::duplicates` counts this object's
     puts only; `store_stats::retrying` counts messages delivered more than
-    once and not yet settled; `store_stats::delivered` counts settled
+    once and not yet settled; `store_stats::queued` is what follows the
+    consumer's ack floor in the stream (asked of the stream's leader, so a
+    put acknowledged before `stats()` is in it), less what was acked out of
+    order; `store_stats::delivered` counts settled
     messages still kept (dead letters included, whose copies are also in
     `dead`); `store_stats::senders` counts senders with messages still in
     the stream.
