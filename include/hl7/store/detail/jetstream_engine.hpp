@@ -299,11 +299,13 @@ public:
         return c;
     }
 
-    /// True while the connection to a server is up (any thread).
+    /// True while the connection to a server is up (any thread, also
+    /// while or after the store closes).
     bool
     connected() const noexcept
     {
-        return nc_ && natsConnection_Status(nc_.get()) == NATS_CONN_STATUS_CONNECTED;
+        std::lock_guard lock(release_mutex_);
+        return is_connected();
     }
 
     //----------------------------------------------------------------------
@@ -469,7 +471,7 @@ private:
             if (now < next_tick)
                 continue;
             next_tick = now + std::chrono::milliseconds(250);
-            if (!layout_ready_.load() && now >= next_layout_try && connected()) {
+            if (!layout_ready_.load() && now >= next_layout_try && is_connected()) {
                 // Opened while the cluster was unreachable: check (create) it now.
                 next_layout_try = now + std::chrono::seconds(1);
                 if (!ensure_layout())
@@ -558,7 +560,7 @@ private:
         if (s != NATS_OK)
             return call_failure(where_ + ": subscribing to the acknowledgements", s);
 
-        if (s == NATS_OK && connected()) {
+        if (s == NATS_OK && is_connected()) {
             failure f = ensure_layout();
             if (!f)
                 layout_ready_.store(true);
@@ -953,7 +955,7 @@ private:
             std::lock_guard lock(taken_mutex_);
             bool naked = false;
             for (auto& [id, t] : taken_)
-                if (t.msg && connected())
+                if (t.msg && is_connected())
                     naked = natsMsg_Nak(t.msg.get(), nullptr) == NATS_OK || naked;
             if (naked)
                 natsConnection_FlushTimeout(nc_.get(), 1000);
@@ -970,9 +972,18 @@ private:
             w.succeed({});
     }
 
+    /// For the store's own threads, which all end before release_nats().
+    bool
+    is_connected() const noexcept
+    {
+        return nc_ && natsConnection_Status(nc_.get()) == NATS_CONN_STATUS_CONNECTED;
+    }
+
     void
     release_nats()
     {
+        // connected() may be called from any thread meanwhile.
+        std::lock_guard lock(release_mutex_);
         pull_sub_.reset();
         reply_sub_.reset();
         js_.reset();
@@ -1028,7 +1039,7 @@ private:
             count_failure(f);
             job.done.fail(std::move(f));
         };
-        if (!connected()) {
+        if (!is_connected()) {
             fail(make_failure(error::unavailable, where_ + ": not connected to any server"));
             return;
         }
@@ -1118,7 +1129,7 @@ private:
             else if (s != NATS_TIMEOUT)
                 std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms)); // no subscription now: do not spin
             expire(clock::now());
-            if (!connected())
+            if (!is_connected())
                 fail_in_flight(make_failure(error::unavailable,
                                             where_ + ": the connection was lost before JetStream acknowledged the put"));
         }
@@ -1275,7 +1286,7 @@ private:
             // a message, only for the server's "none".
             bool const last_look = left.count() < 50;
             failure f;
-            if (!connected())
+            if (!is_connected())
                 f = make_failure(error::unavailable, where_ + ": not connected to any server");
             else
                 f = ensure_pull_subscription();
@@ -1393,7 +1404,8 @@ private:
     jetstream_options options_;
 
     // Set up by the worker before the other threads start; released by it
-    // after they ended.
+    // after they ended (under release_mutex_, for connected()).
+    mutable std::mutex release_mutex_;
     ptr<natsOptions> nopts_;
     ptr<natsConnection> nc_;
     ptr<jsCtx> js_;
