@@ -211,6 +211,22 @@ public:
         signal_and_wait(i, SIGTERM);
     }
 
+    /// SIGSTOP: the server stops answering but its sockets stay open.
+    void
+    freeze(std::size_t i)
+    {
+        if (nodes_.at(i).pid > 0)
+            ::kill(nodes_[i].pid, SIGSTOP);
+    }
+
+    /// SIGCONT after freeze().
+    void
+    thaw(std::size_t i)
+    {
+        if (nodes_.at(i).pid > 0)
+            ::kill(nodes_[i].pid, SIGCONT);
+    }
+
     void
     stop_all()
     {

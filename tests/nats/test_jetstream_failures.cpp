@@ -419,3 +419,63 @@ TEST_CASE("jetstream failures: the consumer goes on when its leader is SIGKILLed
                                    << " handed out twice");
     CHECK(seen == expected);
 }
+
+TEST_CASE("jetstream failures: a cluster that stops answering: puts time out, typed, then work again",
+          "[nats][cluster][kill]")
+{
+    cluster c;
+    c.start();
+    asio::io_context ctx;
+    auto options = test_options();
+    options.put_timeout = 1s;
+    options.ping_interval = 30s; // the connection stays up: only the answers stop
+    auto store = open_store(ctx, c.urls(), options);
+    run(ctx, [&]() -> asio::awaitable<void> {
+        std::string const m = message_text("WARM1");
+        auto const meta = meta_of(m);
+        (void)co_await store->put(m, meta);
+    });
+    for (std::size_t i = 0; i < c.size(); ++i)
+        c.freeze(i);
+    run(ctx, [&]() -> asio::awaitable<void> {
+        std::string const m = message_text("FROZEN1");
+        auto const start = clock_type::now();
+        std::error_code ec;
+        try {
+            auto const meta = meta_of(m);
+            (void)co_await store->put(m, meta);
+        }
+        catch (hl7::store::store_error const& e) {
+            ec = e.code();
+        }
+        auto const took = clock_type::now() - start;
+        CHECK(ec == error::timeout);
+        CHECK(took >= 900ms);
+        CHECK(took < 4s);
+    });
+    CHECK(store->counters().timeouts == 1);
+    for (std::size_t i = 0; i < c.size(); ++i)
+        c.thaw(i);
+    run(ctx, [&]() -> asio::awaitable<void> {
+        // The frozen put may have been stored after all: resending it is a
+        // duplicate then, and either answer means it is safe.
+        std::string const m = message_text("FROZEN1");
+        bool safe = false;
+        for (int tries = 0; !safe && tries < 60; ++tries) {
+            try {
+                auto const meta = meta_of(m);
+                auto const r = co_await store->put(m, meta);
+                safe = r.status == put_status::stored || r.status == put_status::duplicate;
+            }
+            catch (hl7::store::store_error const& e) {
+                CHECK(is_outage(e.code()));
+            }
+            if (!safe)
+                co_await pause(500ms);
+        }
+        CHECK(safe);
+        co_await store->close();
+    });
+    raw_client raw(c.urls());
+    CHECK(raw.state("HL7").Msgs == 2); // WARM1 and FROZEN1, once
+}

@@ -3,6 +3,7 @@
 
 #include "nats_test_support.hpp"
 
+#include <asio/detached.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/steady_timer.hpp>
 
@@ -476,4 +477,50 @@ TEST_CASE("jetstream store: opening with settings the cluster cannot meet is can
         CHECK(r.status == put_status::stored);
         co_await store->close();
     });
+}
+
+TEST_CASE("jetstream store: a full put queue refuses at once with queue_full", "[nats][cluster]")
+{
+    cluster c;
+    c.start();
+    asio::io_context ctx;
+    auto options = test_options();
+    options.max_in_flight = 1;
+    options.max_queue = 1;
+    auto store = open_store(ctx, c.urls(), options);
+    int stored = 0, refused = 0, other = 0;
+    run(ctx, [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        int running = 100;
+        // All handed to the store before any acknowledgement can come back.
+        for (int i = 0; i < 100; ++i)
+            asio::co_spawn(
+                ex,
+                [&, i]() -> asio::awaitable<void> {
+                    std::string const m = message_text("Q" + std::to_string(i));
+                    try {
+                        auto const meta = meta_of(m);
+                        (void)co_await store->put(m, meta);
+                        ++stored;
+                    }
+                    catch (hl7::store::store_error const& e) {
+                        ++(e.code() == error::queue_full ? refused : other);
+                    }
+                    --running;
+                },
+                asio::detached);
+        asio::steady_timer t(ex);
+        while (running > 0) {
+            t.expires_after(10ms);
+            co_await t.async_wait(asio::use_awaitable);
+        }
+        co_await store->close();
+    });
+    CHECK(other == 0);
+    CHECK(stored >= 1);
+    CHECK(refused >= 50);
+    CHECK(stored + refused == 100);
+    CHECK(store->counters().queue_full == static_cast<std::uint64_t>(refused));
+    raw_client raw(c.urls());
+    CHECK(raw.state("HL7").Msgs == static_cast<std::uint64_t>(stored));
 }
