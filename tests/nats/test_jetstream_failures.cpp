@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -78,6 +79,29 @@ resending_putter(std::shared_ptr<hl7::store::jetstream_store> store, int k, std:
             co_await pause(100ms);
         }
     }
+}
+
+/** Puts `m` as a sender would after a failure: again every 200 ms until
+    the store takes it (stored, or a duplicate of an earlier try that was
+    stored after all), for up to `within`. Every failure must be an outage.
+    Returns the last status, or nullopt if it never went. */
+asio::awaitable<std::optional<put_status>>
+put_until_safe(std::shared_ptr<hl7::store::jetstream_store> store, std::string m,
+               clock_type::duration within = 60s)
+{
+    auto const until = clock_type::now() + within;
+    while (clock_type::now() < until) {
+        try {
+            auto const meta = meta_of(m);
+            auto const r = co_await store->put(m, meta);
+            co_return r.status;
+        }
+        catch (hl7::store::store_error const& e) {
+            CHECK(is_outage(e.code()));
+        }
+        co_await pause(200ms);
+    }
+    co_return std::nullopt;
 }
 
 /** Every message in `stream`, by its Nats-Msg-Id: how often it is there and
@@ -255,22 +279,9 @@ TEST_CASE("jetstream failures: the whole cluster stopped: puts fail with typed e
     clock_type::duration recovery{};
     run(ctx, [&]() -> asio::awaitable<void> {
         auto const restarted = clock_type::now();
-        std::string const m = message_text("AFTER1");
-        bool stored = false;
-        while (!stored && clock_type::now() - restarted < 60s) {
-            try {
-                auto const meta = meta_of(m);
-                auto const r = co_await store->put(m, meta);
-                stored = r.status == put_status::stored || r.status == put_status::duplicate;
-            }
-            catch (hl7::store::store_error const& e) {
-                CHECK(is_outage(e.code()));
-            }
-            if (!stored)
-                co_await pause(200ms);
-        }
+        auto const status = co_await put_until_safe(store, message_text("AFTER1"));
         recovery = clock_type::now() - restarted;
-        CHECK(stored);
+        CHECK(status == put_status::stored);
         // What was acknowledged before the stop is still there, in order.
         for (int i = 0; i < 10; ++i) {
             std::optional<hl7::store::stored_message> t;
@@ -327,23 +338,9 @@ TEST_CASE("jetstream failures: no cluster at start: opening, then puts, fail typ
 
     c.start();
     run(ctx, [&]() -> asio::awaitable<void> {
-        auto const up = clock_type::now();
-        std::string const m = message_text("LATE1");
-        bool stored = false;
-        while (!stored && clock_type::now() - up < 60s) {
-            try {
-                auto const meta = meta_of(m);
-                auto const r = co_await store->put(m, meta);
-                stored = r.status == put_status::stored;
-            }
-            catch (hl7::store::store_error const& e) {
-                // Connecting, or the layout not yet created.
-                CHECK(is_outage(e.code()));
-            }
-            if (!stored)
-                co_await pause(200ms);
-        }
-        CHECK(stored);
+        // Connecting, or the layout not yet created: outages until it is.
+        auto const status = co_await put_until_safe(store, message_text("LATE1"));
+        CHECK(status == put_status::stored);
         auto const t = co_await store->next(10s);
         REQUIRE(t);
         CHECK(t->meta.control_id == "LATE1");
@@ -459,21 +456,8 @@ TEST_CASE("jetstream failures: a cluster that stops answering: puts time out, ty
     run(ctx, [&]() -> asio::awaitable<void> {
         // The frozen put may have been stored after all: resending it is a
         // duplicate then, and either answer means it is safe.
-        std::string const m = message_text("FROZEN1");
-        bool safe = false;
-        for (int tries = 0; !safe && tries < 60; ++tries) {
-            try {
-                auto const meta = meta_of(m);
-                auto const r = co_await store->put(m, meta);
-                safe = r.status == put_status::stored || r.status == put_status::duplicate;
-            }
-            catch (hl7::store::store_error const& e) {
-                CHECK(is_outage(e.code()));
-            }
-            if (!safe)
-                co_await pause(500ms);
-        }
-        CHECK(safe);
+        auto const status = co_await put_until_safe(store, message_text("FROZEN1"), 30s);
+        CHECK(status.has_value());
         co_await store->close();
     });
     raw_client raw(c.urls());

@@ -6,6 +6,8 @@
 // values (and back), and a reader for the server's JSON answers to a
 // publish (the PubAck). Kept apart so they are tested without a server.
 
+#include <hl7/model/escape.hpp>
+
 #include <charconv>
 #include <cstdint>
 #include <optional>
@@ -79,16 +81,11 @@ percent_encode(std::string_view in, Keep keep)
     return out;
 }
 
+/// One hex digit's value, -1 if it is none (the escape decoder's reader).
 inline int
 hex_value(char c) noexcept
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
+    return hl7::detail::escape_hex_digit(c);
 }
 
 /// Reverses percent_encode; a malformed escape is kept as it stands.

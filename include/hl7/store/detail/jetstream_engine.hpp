@@ -592,6 +592,43 @@ private:
         return jo;
     }
 
+    /// The answer to a JetStream API request: the object, or why not.
+    template<class T>
+    struct api_result
+    {
+        ptr<T> value{};
+        natsStatus status = NATS_OK;
+        jsErrCode jerr = static_cast<jsErrCode>(0);
+
+        bool
+        is(int err_code) const noexcept
+        {
+            return static_cast<int>(jerr) == err_code;
+        }
+    };
+
+    api_result<jsStreamInfo>
+    stream_info(std::string const& name) const
+    {
+        jsOptions jo = request_options();
+        api_result<jsStreamInfo> r;
+        jsStreamInfo* raw = nullptr;
+        r.status = js_GetStreamInfo(&raw, js_.get(), name.c_str(), &jo, &r.jerr);
+        r.value.reset(raw);
+        return r;
+    }
+
+    api_result<jsConsumerInfo>
+    consumer_info() const
+    {
+        jsOptions jo = request_options();
+        api_result<jsConsumerInfo> r;
+        jsConsumerInfo* raw = nullptr;
+        r.status = js_GetConsumerInfo(&raw, js_.get(), options_.stream.c_str(), options_.consumer.c_str(), &jo, &r.jerr);
+        r.value.reset(raw);
+        return r;
+    }
+
     /// Layout errors that are not about availability are the settings' fault.
     static failure
     layout_failure(failure f)
@@ -604,15 +641,11 @@ private:
     failure
     ensure_stream(std::string const& name, std::string const& subject, std::int64_t max_bytes)
     {
-        jsOptions jo = request_options();
-        jsErrCode jerr = static_cast<jsErrCode>(0);
-        jsStreamInfo* raw = nullptr;
-        natsStatus s = js_GetStreamInfo(&raw, js_.get(), name.c_str(), &jo, &jerr);
-        ptr<jsStreamInfo> info(raw);
-        if (s == NATS_OK)
+        auto const found = stream_info(name);
+        if (found.status == NATS_OK)
             return {};
-        if (static_cast<int>(jerr) != 10059 /* JSStreamNotFoundErr */)
-            return layout_failure(call_failure(where_ + ": looking up stream " + name, s, jerr));
+        if (!found.is(10059 /* JSStreamNotFoundErr */))
+            return layout_failure(call_failure(where_ + ": looking up stream " + name, found.status, found.jerr));
         if (!options_.create_if_missing)
             return make_failure(error::cannot_open,
                                 where_ + ": stream " + name + " does not exist (create it with hl7_nats_setup)");
@@ -631,9 +664,11 @@ private:
         cfg.MaxAge = 0;
         cfg.MaxMsgSize = options_.max_message_size > 0 ? options_.max_message_size : -1;
         cfg.Duplicates = to_nanos(options_.dedup_window);
-        jerr = static_cast<jsErrCode>(0);
-        s = js_AddStream(&raw, js_.get(), &cfg, &jo, &jerr);
-        info.reset(raw);
+        jsOptions jo = request_options();
+        jsErrCode jerr = static_cast<jsErrCode>(0);
+        jsStreamInfo* raw = nullptr;
+        natsStatus const s = js_AddStream(&raw, js_.get(), &cfg, &jo, &jerr);
+        ptr<jsStreamInfo> info(raw);
         // 10058: created meanwhile by another store with other settings: use it.
         if (s == NATS_OK || static_cast<int>(jerr) == 10058)
             return {};
@@ -643,15 +678,12 @@ private:
     failure
     ensure_consumer()
     {
-        jsOptions jo = request_options();
-        jsErrCode jerr = static_cast<jsErrCode>(0);
-        jsConsumerInfo* raw = nullptr;
-        natsStatus s = js_GetConsumerInfo(&raw, js_.get(), options_.stream.c_str(), options_.consumer.c_str(), &jo, &jerr);
-        ptr<jsConsumerInfo> info(raw);
-        if (s == NATS_OK)
+        auto const found = consumer_info();
+        if (found.status == NATS_OK)
             return {};
-        if (static_cast<int>(jerr) != 10014 /* JSConsumerNotFoundErr */)
-            return layout_failure(call_failure(where_ + ": looking up consumer " + options_.consumer, s, jerr));
+        if (!found.is(10014 /* JSConsumerNotFoundErr */))
+            return layout_failure(
+                call_failure(where_ + ": looking up consumer " + options_.consumer, found.status, found.jerr));
         if (!options_.create_if_missing)
             return {}; // only next() needs it, and says so
         jsConsumerConfig cc;
@@ -662,9 +694,11 @@ private:
         cc.AckWait = to_nanos(options_.ack_wait);
         cc.MaxAckPending = options_.max_ack_pending;
         cc.MaxDeliver = options_.max_deliver;
-        jerr = static_cast<jsErrCode>(0);
-        s = js_AddConsumer(&raw, js_.get(), options_.stream.c_str(), &cc, &jo, &jerr);
-        info.reset(raw);
+        jsOptions jo = request_options();
+        jsErrCode jerr = static_cast<jsErrCode>(0);
+        jsConsumerInfo* raw = nullptr;
+        natsStatus const s = js_AddConsumer(&raw, js_.get(), options_.stream.c_str(), &cc, &jo, &jerr);
+        ptr<jsConsumerInfo> info(raw);
         // 10013/10105: created meanwhile by another store: use it.
         if (s == NATS_OK || static_cast<int>(jerr) == 10013 || static_cast<int>(jerr) == 10105)
             return {};
@@ -800,31 +834,24 @@ private:
     run(stats_job& j)
     {
         store_stats st;
-        jsOptions jo = request_options();
-        jsErrCode jerr = static_cast<jsErrCode>(0);
-        jsStreamInfo* raw = nullptr;
-        natsStatus s = js_GetStreamInfo(&raw, js_.get(), options_.stream.c_str(), &jo, &jerr);
-        ptr<jsStreamInfo> stream(raw);
-        if (s != NATS_OK) {
-            j.done.fail(call_failure(where_ + ": stream info", s, jerr));
+        auto const stream_r = stream_info(options_.stream);
+        if (stream_r.status != NATS_OK) {
+            j.done.fail(call_failure(where_ + ": stream info", stream_r.status, stream_r.jerr));
             return;
         }
-        jsConsumerInfo* raw_ci = nullptr;
-        jerr = static_cast<jsErrCode>(0);
-        s = js_GetConsumerInfo(&raw_ci, js_.get(), options_.stream.c_str(), options_.consumer.c_str(), &jo, &jerr);
-        ptr<jsConsumerInfo> consumer(raw_ci);
-        if (s != NATS_OK && static_cast<int>(jerr) != 10014) {
-            j.done.fail(call_failure(where_ + ": consumer info", s, jerr));
+        auto const consumer_r = consumer_info();
+        if (consumer_r.status != NATS_OK && !consumer_r.is(10014)) {
+            j.done.fail(call_failure(where_ + ": consumer info", consumer_r.status, consumer_r.jerr));
             return;
         }
-        jsStreamInfo* raw_dead = nullptr;
-        jerr = static_cast<jsErrCode>(0);
-        s = js_GetStreamInfo(&raw_dead, js_.get(), options_.dead_stream.c_str(), &jo, &jerr);
-        ptr<jsStreamInfo> dead(raw_dead);
-        if (s != NATS_OK && static_cast<int>(jerr) != 10059) {
-            j.done.fail(call_failure(where_ + ": dead-letter stream info", s, jerr));
+        auto const dead_r = stream_info(options_.dead_stream);
+        if (dead_r.status != NATS_OK && !dead_r.is(10059)) {
+            j.done.fail(call_failure(where_ + ": dead-letter stream info", dead_r.status, dead_r.jerr));
             return;
         }
+        auto const& stream = stream_r.value;
+        auto const& consumer = consumer_r.value;
+        auto const& dead = dead_r.value;
         std::uint64_t const msgs = stream->State.Msgs;
         if (consumer) {
             // Everything after the consumer's ack floor, less what was acked
@@ -870,13 +897,10 @@ private:
     std::pair<std::uint64_t, failure>
     purge_settled()
     {
-        jsOptions jo = request_options();
-        jsErrCode jerr = static_cast<jsErrCode>(0);
-        jsConsumerInfo* raw_ci = nullptr;
-        natsStatus s = js_GetConsumerInfo(&raw_ci, js_.get(), options_.stream.c_str(), options_.consumer.c_str(), &jo, &jerr);
-        ptr<jsConsumerInfo> consumer(raw_ci);
-        if (s != NATS_OK)
-            return {0, call_failure(where_ + ": consumer info (purge)", s, jerr)};
+        auto const consumer_r = consumer_info();
+        if (consumer_r.status != NATS_OK)
+            return {0, call_failure(where_ + ": consumer info (purge)", consumer_r.status, consumer_r.jerr)};
+        auto const& consumer = consumer_r.value;
         auto const now = std::chrono::steady_clock::now();
         floor_samples_.emplace_back(now, consumer->AckFloor.Stream);
         std::uint64_t floor = 0;
@@ -891,17 +915,16 @@ private:
         if (!have || floor == 0)
             return {0, {}};
 
-        jsStreamInfo* raw = nullptr;
-        jerr = static_cast<jsErrCode>(0);
-        s = js_GetStreamInfo(&raw, js_.get(), options_.stream.c_str(), &jo, &jerr);
-        ptr<jsStreamInfo> before(raw);
-        if (s != NATS_OK)
-            return {0, call_failure(where_ + ": stream info (purge)", s, jerr)};
+        auto const before_r = stream_info(options_.stream);
+        if (before_r.status != NATS_OK)
+            return {0, call_failure(where_ + ": stream info (purge)", before_r.status, before_r.jerr)};
+        auto const& before = before_r.value;
         if (before->State.FirstSeq > floor)
             return {0, {}};
+        jsOptions jo = request_options();
         jo.Stream.Purge.Sequence = floor + 1; // up to, not including
-        jerr = static_cast<jsErrCode>(0);
-        s = js_PurgeStream(js_.get(), options_.stream.c_str(), &jo, &jerr);
+        jsErrCode jerr = static_cast<jsErrCode>(0);
+        natsStatus const s = js_PurgeStream(js_.get(), options_.stream.c_str(), &jo, &jerr);
         if (s != NATS_OK)
             return {0, call_failure(where_ + ": purging up to " + std::to_string(floor), s, jerr)};
         std::uint64_t const purged = floor + 1 - before->State.FirstSeq;
