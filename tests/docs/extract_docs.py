@@ -289,6 +289,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--source-dir", required=True)
     ap.add_argument("--out-dir", required=True)
+    ap.add_argument("--without", action="append", default=[], metavar="REGEX",
+                    help="headers (path under include/) of an integration this build lacks: "
+                         "their examples are checked for markers but not compiled")
     args = ap.parse_args()
     source_dir = os.path.abspath(args.source_dir)
     out_dir = os.path.abspath(args.out_dir)
@@ -361,6 +364,8 @@ def main():
             if not hblocks:
                 continue
             rel = os.path.relpath(path, include_dir)
+            if any(re.search(pattern, rel) for pattern in args.without):
+                continue
             includes.append(f"#include <{rel}>")
             ident = re.sub(r"[^A-Za-z0-9]", "_", rel[:-len(".hpp")])
             for b in hblocks:

@@ -208,7 +208,7 @@ TEST_CASE("frame_decoder: strict policy is python-hl7's readblock", "[mllp][deco
     CHECK(decode("\x0b\x0bx\x1c\x0d", framing::strict) == std::vector{payload("\x0bx"), err(error::end_of_stream)});
 }
 
-TEST_CASE("frame_decoder: FS without CR is payload; trailer split across inputs", "[mllp][decoder]")
+TEST_CASE("frame_decoder: FS without CR is payload, trailer split across inputs", "[mllp][decoder]")
 {
     for (auto policy : {framing::lenient, framing::strict}) {
         CHECK(decode_chunks({"\x0b" "a\x1c", "b\x1c", "\x0d"}, policy) ==

@@ -38,7 +38,7 @@ TEST_CASE("writing below a plain value restructures it (python-hl7 issue #55)", 
     CHECK(m.segment("PID")[3].raw() == "12345^^^MR~999&&S");
 }
 
-TEST_CASE("set_escaped escapes; MSH-1/MSH-2 are read-only; missing segments are errors", "[edit][errors]")
+TEST_CASE("set_escaped escapes, MSH-1/MSH-2 are read-only, missing segments are errors", "[edit][errors]")
 {
     auto m = hl7::parse("MSH|^~\\&|A\rNTE|1\r");
     m.set_escaped("NTE.3", "a|b^c&d~e\\f");

@@ -73,7 +73,7 @@ TEST_CASE("where python-hl7 raises, absent parts read as blank", "[path][python-
     CHECK(h["PID.F3.R1.C2.S9"] == "");
 }
 
-TEST_CASE("values are unescaped; MSH-1 and MSH-2 are raw", "[path]")
+TEST_CASE("values are unescaped, MSH-1 and MSH-2 are raw", "[path]")
 {
     auto const m = hl7::parse(hl7_test::adt_sample);
     CHECK(m["MSH.1"] == "|");

@@ -107,7 +107,7 @@ TEST_CASE("open_hl7_connection: read timeout leaves the connection usable", "[ml
     });
 }
 
-TEST_CASE("stream_writer: writes go out without drain; close flushes; errors", "[mllp][client]")
+TEST_CASE("stream_writer: writes go out without drain, close flushes, errors", "[mllp][client]")
 {
     asio::io_context ctx;
     run(ctx, [&]() -> asio::awaitable<void> {

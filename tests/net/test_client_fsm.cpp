@@ -247,7 +247,7 @@ TEST_CASE("client_fsm: unmatched, late and duplicate ACKs go to the callback, ne
     CHECK(h.outcomes.size() == 2);
 }
 
-TEST_CASE("client_fsm: AE is an answer unless retry_on_error; AR is never retried", "[client][fsm]")
+TEST_CASE("client_fsm: AE is an answer unless retry_on_error, AR is never retried", "[client][fsm]")
 {
     SECTION("default: AE reported")
     {
@@ -287,7 +287,7 @@ TEST_CASE("client_fsm: AE is an answer unless retry_on_error; AR is never retrie
     }
 }
 
-TEST_CASE("client_fsm: an answer that is not an ACK closes the connection; retried per policy", "[client][fsm]")
+TEST_CASE("client_fsm: an answer that is not an ACK closes the connection, retried per policy", "[client][fsm]")
 {
     auto o = harness::defaults();
     o.max_retries = 1;
@@ -593,7 +593,7 @@ TEST_CASE("client_fsm: close drains in flight within the deadline, then reports 
     }
 }
 
-TEST_CASE("client_fsm: a message without MSH-10 is not sent; queue_full; abandon", "[client][fsm]")
+TEST_CASE("client_fsm: a message without MSH-10 is not sent, queue_full, abandon", "[client][fsm]")
 {
     auto o = harness::defaults();
     o.queue_limit = 2;

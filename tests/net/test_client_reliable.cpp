@@ -353,7 +353,7 @@ TEST_CASE("client: wrong MSA-2 and double answers go to the callback", "[client]
     CHECK(ack_fields(f.unmatched[1]).second == "W2"); // the duplicate
 }
 
-TEST_CASE("client: AE and AR are answers; AE resent only with retry_on_error", "[client][misbehaving]")
+TEST_CASE("client: AE and AR are answers, AE resent only with retry_on_error", "[client][misbehaving]")
 {
     fixture f;
     f.receiver.script = [](std::string const& id, int nth, int) {
@@ -436,7 +436,7 @@ TEST_CASE("client: accepts and never answers", "[client][misbehaving]")
     }
 }
 
-TEST_CASE("client: refuses connections for a while; back-off follows the policy", "[client][misbehaving][backoff]")
+TEST_CASE("client: refuses connections for a while, back-off follows the policy", "[client][misbehaving][backoff]")
 {
     fixture f;
     f.receiver.stop_listening();
@@ -589,7 +589,7 @@ TEST_CASE("client: close() drains in flight within its deadline, then reports th
     CHECK(f.count(ev::closed) == 1);
 }
 
-TEST_CASE("client: a full queue makes send() wait; order is kept", "[client]")
+TEST_CASE("client: a full queue makes send() wait, order is kept", "[client]")
 {
     asio::io_context ctx;
     auto o = fast_options();

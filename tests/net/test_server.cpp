@@ -417,7 +417,7 @@ TEST_CASE("server: close() while clients are connected", "[mllp][server]")
     CHECK(handlers_ended == 11);
 }
 
-TEST_CASE("server: serve_forever returns after close(); cancelling it closes", "[mllp][server]")
+TEST_CASE("server: serve_forever returns after close(), cancelling it closes", "[mllp][server]")
 {
     asio::io_context ctx;
     run(ctx, [&]() -> asio::awaitable<void> {

@@ -145,7 +145,7 @@ TEST_CASE("BHS and FHS are headers like MSH", "[parser]")
     CHECK(m["MSH.3"] == "X");
 }
 
-TEST_CASE("LF and CRLF end segments unless strict; output always uses CR", "[parser][terminators]")
+TEST_CASE("LF and CRLF end segments unless strict, output always uses CR", "[parser][terminators]")
 {
     std::string const cr = "MSH|^~\\&|A\rPID|1||X\rOBX|1\r";
     for (std::string s : {"MSH|^~\\&|A\nPID|1||X\nOBX|1\n"s, "MSH|^~\\&|A\r\nPID|1||X\r\nOBX|1\r\n"s,

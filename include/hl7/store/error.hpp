@@ -66,6 +66,18 @@ enum class error {
     consumer_busy,
     /// Any other failure of the backend; the exception's text has its words.
     internal,
+    /// The store's server or cluster cannot take the operation now: no
+    /// connection to it, no server answering for the stream, no leader
+    /// elected (network backends: `jetstream_store`). A put that fails so
+    /// may still have been stored (the connection was lost after it was
+    /// sent): the sender resends and duplicate detection absorbs the copy.
+    /// Transient: the store reconnects by itself.
+    unavailable,
+    /// The store's server did not answer within the deadline (network
+    /// backends: `jetstream_options::put_timeout`, `request_timeout`). As
+    /// with `unavailable`, a put that timed out may still have been stored.
+    /// Transient.
+    timeout,
 };
 
 } // namespace hl7::store
@@ -106,6 +118,8 @@ public:
         case error::unknown_message: return "no such message taken from the store";
         case error::consumer_busy: return "another consumer is taking messages from this store";
         case error::internal: return "internal store error";
+        case error::unavailable: return "the store's server or cluster is unavailable";
+        case error::timeout: return "the store's server did not answer in time";
         }
         return "hl7.store error";
     }
@@ -121,6 +135,8 @@ public:
         case error::read_only: return std::errc::read_only_file_system;
         case error::too_large: return std::errc::file_too_large;
         case error::consumer_busy: return std::errc::resource_unavailable_try_again;
+        case error::unavailable: return std::errc::host_unreachable;
+        case error::timeout: return std::errc::timed_out;
         default: return {ev, *this};
         }
     }
@@ -143,12 +159,13 @@ make_error_code(error e) noexcept
 }
 
 /** True for the failures that go away by themselves (`full`, `io_error`,
-    `busy`, `queue_full`): a receiver keeps serving and the next operation
-    may work. */
+    `busy`, `queue_full`, `unavailable`, `timeout`): a receiver keeps
+    serving and the next operation may work. */
 inline bool
 is_transient(std::error_code const& ec) noexcept
 {
-    return ec == error::full || ec == error::io_error || ec == error::busy || ec == error::queue_full;
+    return ec == error::full || ec == error::io_error || ec == error::busy || ec == error::queue_full ||
+           ec == error::unavailable || ec == error::timeout;
 }
 
 /** What the store's coroutines throw: a `std::system_error` whose code is
