@@ -14,8 +14,10 @@
 #include <hl7/model/message.hpp>
 #include <hl7/parser/parse_options.hpp>
 #include <hl7/parser/parse.hpp>
+#include <hl7/parser/read_messages.hpp>
 #include <hl7/model/path.hpp>
 #include <hl7/model/separators.hpp>
+#include <hl7/model/validate_header.hpp>
 #include <hl7/version.hpp>
 
 #endif
