@@ -5,6 +5,7 @@
 // without networking (no Asio): what a program that only handles files needs.
 
 #include <hl7/model/ack.hpp>
+#include <hl7/model/ack_mode.hpp>
 #include <hl7/model/charset.hpp>
 #include <hl7/parser/batch.hpp>
 #include <hl7/model/control_id.hpp>
