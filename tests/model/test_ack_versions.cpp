@@ -316,3 +316,19 @@ TEST_CASE("ACKs echo MSH-18, the character set", "[ack][charset]")
     // Without MSH-18 the ACK has none either (ASCII, the default).
     CHECK(hl7::parse(message_of_version("2.5")).create_ack().segment("MSH").size() == 12);
 }
+
+TEST_CASE("table 0357 texts are escaped like any value (a space may be a delimiter)", "[ack][versions]")
+{
+    // Repetition separator ' ': "Required field missing" must not split ERR-3.
+    auto const m = hl7::parse("MSH|^ \\&|A|B|C|D|2024||ADT^A01|S1|P|2.5\rPID|1\r");
+    hl7::ack_options o;
+    o.code = "AE";
+    o.error_code = "101";
+    auto const ack = m.create_ack(o);
+    CHECK(ack.segment("ERR")[3].size() == 1);
+    CHECK(ack.segment("ERR")[3].component(2).value() == "Required field missing");
+    CHECK(ack.segment("ERR")[3].component(3).raw() == "HL70357");
+    auto const v24 = hl7::parse("MSH|^ \\&|A|B|C|D|2024||ADT^A01|S1|P|2.4\rPID|1\r").create_ack(o);
+    CHECK(v24.segment("ERR")[1].size() == 1);
+    CHECK(v24.segment("ERR")[1].component(4).subcomponent(2).value() == "Required field missing");
+}

@@ -315,7 +315,8 @@ build_ack(separators const& seps, FieldFn&& field, ack_options const& o,
     auto append_coded = [&](char sep) {
         t += escape(err_code, seps);
         t += sep;
-        t += error_code_description(err_code);
+        // Escaped too: a delimiter may be a space ("Segment sequence error").
+        t += escape(error_code_description(err_code), seps);
         t += sep;
         t += "HL70357";
     };
