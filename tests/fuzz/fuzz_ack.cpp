@@ -197,6 +197,15 @@ LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size)
     static char const* const locations[] = {"", "PID.3", "PID^1^3", "OBX2.5.1.2", "MSH.9.1.2"};
     std::string const location = locations[in.ConsumeIntegralInRange(0, 4)];
     std::string const payload = in.ConsumeRemainingBytesAsString();
+    auto options = [&] {
+        hl7::ack_options o;
+        o.code = code;
+        o.text = why;
+        o.error_code = error_code;
+        o.error_location = location;
+        o.default_version = default_version.empty() ? "2.5" : default_version;
+        return o;
+    };
 
     // A NAK for anything, never throwing.
     hl7::message const nak = hl7::make_nak(payload, code, why, error_code);
@@ -252,12 +261,7 @@ LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size)
             edited = false;
         }
         if (edited) {
-            hl7::ack_options o;
-            o.code = code;
-            o.text = why;
-            o.error_code = error_code;
-            o.error_location = location;
-            o.default_version = default_version.empty() ? "2.5" : default_version;
+            hl7::ack_options const o = options();
             hl7::message const a = versioned.create_ack(o);
             check_ack(a, code, payload, o.default_version);
             check_version_shape(a, o, versioned.segment_at(1).field(12).raw(), payload);
@@ -266,12 +270,7 @@ LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size)
         check_charset(m, payload);
     }
     {
-        hl7::ack_options o;
-        o.code = code;
-        o.text = why;
-        o.error_code = error_code;
-        o.error_location = location;
-        o.default_version = default_version.empty() ? "2.5" : default_version;
+        hl7::ack_options const o = options();
         hl7::message const n = hl7::make_nak(payload, o);
         check_ack(n, code, payload, o.default_version);
         std::error_code again;

@@ -387,6 +387,21 @@ find_character_set(std::string_view name)
 
 namespace detail {
 
+// Text (no delimiters to keep) between `name` and UTF-8, failure through ec.
+inline std::string
+charset_convert(std::string_view text, std::string_view name, charset_direction dir, std::error_code& ec,
+                std::size_t* error_offset)
+{
+    std::size_t offset = 0;
+    std::string out;
+    auto const set = find_character_set(name, ec);
+    if (!ec)
+        out = convert_charset(text, set, dir, nullptr, ec, offset);
+    if (error_offset)
+        *error_offset = offset;
+    return out;
+}
+
 inline std::string
 charset_convert_or_throw(std::string_view text, std::string_view name, charset_direction dir, separators const* seps)
 {
@@ -414,14 +429,7 @@ to_utf8(std::string_view text, std::string_view charset)
 inline std::string
 to_utf8(std::string_view text, std::string_view charset, std::error_code& ec, std::size_t* error_offset = nullptr)
 {
-    std::size_t offset = 0;
-    std::string out;
-    auto const set = find_character_set(charset, ec);
-    if (!ec)
-        out = detail::convert_charset(text, set, detail::charset_direction::to_utf8, nullptr, ec, offset);
-    if (error_offset)
-        *error_offset = offset;
-    return out;
+    return detail::charset_convert(text, charset, detail::charset_direction::to_utf8, ec, error_offset);
 }
 
 /** UTF-8 `text` converted to the table 0211 set `charset`.
@@ -438,14 +446,7 @@ from_utf8(std::string_view text, std::string_view charset)
 inline std::string
 from_utf8(std::string_view text, std::string_view charset, std::error_code& ec, std::size_t* error_offset = nullptr)
 {
-    std::size_t offset = 0;
-    std::string out;
-    auto const set = find_character_set(charset, ec);
-    if (!ec)
-        out = detail::convert_charset(text, set, detail::charset_direction::from_utf8, nullptr, ec, offset);
-    if (error_offset)
-        *error_offset = offset;
-    return out;
+    return detail::charset_convert(text, charset, detail::charset_direction::from_utf8, ec, error_offset);
 }
 
 /// How hl7::to_utf8(message) reads and labels a message.
