@@ -4,7 +4,8 @@
 // Everything that uses Asio: MLLP framing (sans-I/O decoder, composed
 // operations, mllp::stream), hl7::wait_for, and the asyncio-style facade
 // (stream_reader / stream_writer over any stream, open_hl7_connection,
-// start_hl7_server, and their UNIX-domain twins), and the reliable client.
+// start_hl7_server, and their UNIX-domain twins), the reliable client, the
+// router (dispatch by message type) and hl7::run.
 
 #include <hl7/mllp/error.hpp>
 #include <hl7/mllp/frame.hpp>
@@ -21,5 +22,8 @@
 #include <hl7/net/server.hpp>
 #include <hl7/net/unix.hpp>
 #include <hl7/net/client.hpp>
+#include <hl7/net/duplicate_window.hpp>
+#include <hl7/net/router.hpp>
+#include <hl7/net/run.hpp>
 
 #endif

@@ -2,6 +2,7 @@
 #define HL7_ERROR_HPP
 
 #include <cstddef>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -60,6 +61,33 @@ enum class error {
     // -- data types --------------------------------------------------------
     /// A DTM/TS value that is not `YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]`.
     invalid_datetime,
+
+    // -- the message header (hl7::validate_header) --------------------------
+    /// MSH-9.1, the message code, is empty or the header has no MSH-9.
+    missing_message_type,
+    /// MSH-9.2, the trigger event, is empty.
+    missing_trigger_event,
+    /// MSH-10, the message control id, is empty.
+    missing_control_id,
+    /// MSH-11, the processing id, is empty.
+    missing_processing_id,
+    /// MSH-12, the version id, is empty.
+    missing_version,
+    /// MSH-12 names no HL7 v2 version (2.1 to 2.8.x), when asked to check it.
+    unsupported_version,
+    /// The message's first segment is not MSH (a batch or file header, or none).
+    not_a_message_header,
+
+    // -- character sets (hl7/model/charset.hpp) ----------------------------
+    /// MSH-18 (or a name given) is not a character set of HL7 table 0211.
+    unknown_character_set,
+    /// A table 0211 character set this library or platform cannot convert
+    /// (e.g. UTF-16, whose bytes cannot carry HL7's one-byte delimiters).
+    unsupported_character_set,
+    /// Bytes that are not valid text in the declared character set.
+    invalid_character,
+    /// A character the target character set cannot represent.
+    unrepresentable_character,
 };
 
 namespace detail {
@@ -96,6 +124,17 @@ public:
         case error::embedded_terminator: return "segment text contains a segment terminator";
         case error::index_out_of_range: return "index out of range";
         case error::invalid_datetime: return "malformed HL7 date/time";
+        case error::missing_message_type: return "message type (MSH-9) is missing";
+        case error::missing_trigger_event: return "trigger event (MSH-9.2) is missing";
+        case error::missing_control_id: return "message control id (MSH-10) is missing";
+        case error::missing_processing_id: return "processing id (MSH-11) is missing";
+        case error::missing_version: return "version id (MSH-12) is missing";
+        case error::unsupported_version: return "version id (MSH-12) is not a supported HL7 v2 version";
+        case error::not_a_message_header: return "first segment is not an MSH message header";
+        case error::unknown_character_set: return "unknown character set";
+        case error::unsupported_character_set: return "character set cannot be converted";
+        case error::invalid_character: return "bytes not valid in the declared character set";
+        case error::unrepresentable_character: return "character cannot be represented in the target character set";
         }
         return "hl7 error";
     }
@@ -111,6 +150,8 @@ public:
         case error::read_only_field:
         case error::index_out_of_range:
         case error::embedded_terminator: return std::errc::invalid_argument;
+        case error::invalid_character:
+        case error::unrepresentable_character: return std::errc::illegal_byte_sequence;
         default: return {ev, *this};
         }
     }
@@ -136,27 +177,32 @@ make_error_code(error e) noexcept
 // Exceptions. Each is a std::system_error carrying an hl7::error code, so
 // `catch (std::system_error const& e)` and `e.code() == hl7::error::...`
 // both work; the derived types add where the problem was.
+//
+// what() says each thing once. std::system_error's own what() is
+// "<text>: <code's message>", which repeated the message whenever the text
+// already said it ("segment not found: PID.5.1.1: segment not found"), so
+// these classes keep their own text.
 
-/** Input that is not a well-formed HL7 message, batch or file.
+namespace detail {
 
-    `offset()` is the byte offset in the input where the problem was found,
-    `segment()` the 1-based segment number (0 when not within a segment).
-*/
-class parse_error : public std::system_error
+/// An exception's text, copied without allocating (std::runtime_error
+/// shares its string), as exceptions must be copyable without throwing.
+class exception_text
 {
 public:
-    parse_error(std::error_code ec, std::size_t offset, std::size_t segment, std::string const& what)
-        : std::system_error(ec, what), offset_(offset), segment_(segment)
+    explicit exception_text(std::string const& text) : text_(text) {}
+
+    char const*
+    c_str() const noexcept
     {
+        return text_.what();
     }
 
-    std::size_t offset() const noexcept { return offset_; }
-    std::size_t segment() const noexcept { return segment_; }
-
 private:
-    std::size_t offset_;
-    std::size_t segment_;
+    std::runtime_error text_;
 };
+
+} // namespace detail
 
 /** Where a parse error is, as its messages say it: `"at byte 42 (segment 3)"`,
     or `"at byte 42"` when `segment` is 0 (not within a segment). For a
@@ -170,6 +216,43 @@ error_position(std::size_t offset, std::size_t segment)
     return out;
 }
 
+/** Input that is not a well-formed HL7 message, batch or file.
+
+    `offset()` is the byte offset in the input where the problem was found,
+    `segment()` the 1-based segment number (0 when not within a segment).
+    what() is `"<the code's message> at byte 42 (segment 3)"`, or the text
+    given.
+*/
+class parse_error : public std::system_error
+{
+public:
+    /// what(): the code's message and error_position(offset, segment).
+    parse_error(std::error_code ec, std::size_t offset, std::size_t segment)
+        : parse_error(ec, offset, segment, ec.message() + " " + error_position(offset, segment))
+    {
+    }
+
+    /// what(): exactly `what`.
+    parse_error(std::error_code ec, std::size_t offset, std::size_t segment, std::string const& what)
+        : std::system_error(ec), offset_(offset), segment_(segment), text_(what)
+    {
+    }
+
+    std::size_t offset() const noexcept { return offset_; }
+    std::size_t segment() const noexcept { return segment_; }
+
+    char const*
+    what() const noexcept override
+    {
+        return text_.c_str();
+    }
+
+private:
+    std::size_t offset_;
+    std::size_t segment_;
+    detail::exception_text text_;
+};
+
 /// A batch or file whose headers and trailers do not fit together.
 class batch_error : public parse_error
 {
@@ -178,29 +261,47 @@ public:
 };
 
 /** A path (`PID.F3.R1.C1`) that is malformed, or that names a part the
-    message cannot have. `path()` is the path as given. */
+    message cannot have. `path()` is the path as given; what() is
+    `"segment not found: PID.5.1.1"`. */
 class path_error : public std::system_error
 {
 public:
     path_error(std::error_code ec, std::string path)
-        : std::system_error(ec, ec.message() + ": " + path), path_(std::move(path))
+        : std::system_error(ec), path_(std::move(path)), text_(ec.message() + ": " + path_)
     {
     }
 
     std::string const& path() const noexcept { return path_; }
 
+    char const*
+    what() const noexcept override
+    {
+        return text_.c_str();
+    }
+
 private:
     std::string path_;
+    detail::exception_text text_;
 };
 
-/// A date/time value that is not a valid HL7 DTM.
+/// A date/time value that is not a valid HL7 DTM; what() is
+/// `"malformed HL7 date/time: '<value>'"`.
 class datetime_error : public std::system_error
 {
 public:
     datetime_error(std::error_code ec, std::string const& value)
-        : std::system_error(ec, ec.message() + ": '" + value + "'")
+        : std::system_error(ec), text_(ec.message() + ": '" + value + "'")
     {
     }
+
+    char const*
+    what() const noexcept override
+    {
+        return text_.c_str();
+    }
+
+private:
+    detail::exception_text text_;
 };
 
 } // namespace hl7

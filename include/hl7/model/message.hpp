@@ -165,6 +165,21 @@ private:
 
 //--------------------------------------------------------------------------
 
+/** A hierarchic designator (HL7 data type HD), as MSH-3 to MSH-6 hold one:
+    `namespace id ^ universal id ^ universal id type`. Raw views of the
+    message's text (escape sequences intact), valid as long as the views
+    of the message they come from. Before v2.3 these fields are plain
+    strings: the whole value is then `namespace_id`. */
+struct hd
+{
+    std::string_view namespace_id{};      ///< HD.1, e.g. `LAB`
+    std::string_view universal_id{};      ///< HD.2, e.g. an OID
+    std::string_view universal_id_type{}; ///< HD.3, e.g. `ISO`
+    std::string_view raw{};               ///< the whole field as it stands
+
+    bool empty() const noexcept { return raw.empty(); }
+};
+
 /** An HL7 v2 message: segments of fields of repetitions of components of
     sub-components, with the delimiters its MSH declares.
 
@@ -189,6 +204,43 @@ public:
     explicit message(separators const& seps) : seps_(seps) {}
 
     separators const& delimiters() const noexcept { return seps_; }
+
+    //----------------------------------------------------------------------
+    // The header as typed values, so that nobody trips over path rules
+    // (`msg["MSH.9"]` is only `ADT`; `MSH.9.2` is the second repetition).
+    // Each reads the message's first segment when it is an MSH and returns
+    // the raw text of one component (escape sequences intact: these are
+    // codes and ids, which rarely hold any; unescape() decodes them): empty
+    // when the field is empty or absent, or the first segment is not an MSH.
+    // Views are valid until the message is edited, moved from or destroyed.
+
+    /// MSH-9.1, the message code: `ADT` of `ADT^A01^ADT_A01`.
+    std::string_view message_type() const noexcept;
+    /// MSH-9.2, the trigger event: `A01`.
+    std::string_view trigger_event() const noexcept;
+    /// MSH-9.3, the message structure (v2.3.1 and later): `ADT_A01`.
+    std::string_view message_structure() const noexcept;
+    /// MSH-10, the message control id (what an ACK's MSA-2 echoes).
+    std::string_view control_id() const noexcept;
+    /// MSH-11.1, the processing id: `P` (production), `T` (training), `D` (debugging).
+    std::string_view processing_id() const noexcept;
+    /// MSH-12.1, the version id: `2.5.1` of `2.5.1^DEU&&HL70399`.
+    std::string_view version() const noexcept;
+    /// MSH-3, the sending application.
+    hd sending_application() const noexcept;
+    /// MSH-4, the sending facility.
+    hd sending_facility() const noexcept;
+    /// MSH-5, the receiving application.
+    hd receiving_application() const noexcept;
+    /// MSH-6, the receiving facility.
+    hd receiving_facility() const noexcept;
+    /// MSH-15, the accept acknowledgment type (table 0155: AL, NE, ER, SU; empty: not given).
+    std::string_view accept_ack_type() const noexcept;
+    /// MSH-16, the application acknowledgment type (table 0155).
+    std::string_view application_ack_type() const noexcept;
+    /// MSH-18's first repetition, the character set (table 0211; empty means
+    /// ASCII). Further repetitions name ISO 2022 code extensions.
+    std::string_view character_set() const noexcept;
 
     /// Number of segments.
     std::size_t size() const noexcept { return segments_.size(); }
@@ -275,6 +327,13 @@ public:
     /// Remove every segment with this id; returns how many.
     std::size_t remove_segments(std::string_view id);
 
+    /** Append `raw_value` (verbatim, not escaped) as a new repetition of the
+        field at `field_path` (`PID.3`, `PID2.13`): after a `~` when the field
+        has a value, as its only value when it is empty or absent. Returns
+        the new repetition's number. Throws path_error: invalid_path for a
+        path below field level, segment_not_found, read_only_field. */
+    std::size_t append_repetition(std::string_view field_path, std::string_view raw_value);
+
     //----------------------------------------------------------------------
 
     /// Escape `text` with this message's delimiters (see hl7::escape).
@@ -318,6 +377,11 @@ public:
 private:
     friend class segment_view;
     friend struct detail::message_builder;
+
+    // Component `c` of header field `n` (first repetition), raw; empty
+    // unless the first segment is an MSH.
+    std::string_view header_component(std::size_t n, std::size_t c) const noexcept;
+    hd header_hd(std::size_t n) const noexcept;
 
     struct resolved;
     resolved resolve(path const& p, std::error_code& ec) const noexcept;
@@ -384,7 +448,30 @@ to_string(message const& m)
     return m.to_string();
 }
 
+/// The message's text exactly as sent: every segment followed by CR. (A
+/// terminal shows CR-separated segments on top of each other: for people,
+/// print hl7::lines(m).)
 std::ostream& operator<<(std::ostream& os, message const& m);
+
+/// A message to be printed one segment per line (see hl7::lines).
+struct segment_lines
+{
+    message const& msg;
+};
+
+/** For printing a message to people: `std::cout << hl7::lines(msg)` writes
+    every segment followed by '\n' instead of HL7's CR. Only the
+    terminator changes; bytes inside segments are written as they are. */
+inline segment_lines
+lines(message const& m) noexcept
+{
+    return segment_lines{m};
+}
+
+std::ostream& operator<<(std::ostream& os, segment_lines const& l);
+
+/// The text of hl7::lines(m): every segment followed by '\n'.
+std::string to_string(segment_lines const& l);
 
 } // namespace hl7
 

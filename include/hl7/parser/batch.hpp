@@ -200,7 +200,7 @@ struct batch_line
 batch_throw(error e, std::size_t offset, std::size_t segment, std::string const& why)
 {
     auto const ec = make_error_code(e);
-    // std::system_error appends ": " and the error code's message.
+    // `why` says what went wrong (what() is exactly this text).
     std::string const what = why + " " + error_position(offset, segment);
     switch (e) {
     case error::duplicate_batch_header:
@@ -370,7 +370,7 @@ public:
         }
         catch (parse_error const& e) {
             batch_throw(static_cast<error>(e.code().value()), l.begin + std::min(e.offset(), content.size()),
-                        line + 1, "malformed trailer segment");
+                        line + 1, "malformed trailer segment: " + e.code().message());
         }
         return out;
     }
@@ -386,7 +386,7 @@ private:
         if (ec) {
             std::size_t const at = begin + offset;
             batch_throw(static_cast<error>(ec.value()), at, segment_at(at),
-                        "in the message starting at byte " + std::to_string(begin) + ",");
+                        ec.message() + " in the message starting at byte " + std::to_string(begin) + ",");
         }
         return out;
     }

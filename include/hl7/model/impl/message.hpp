@@ -447,7 +447,7 @@ message::replace_segment_text(std::uint32_t index, std::string_view text)
     auto const old = segments_[index];
     auto rec = detail::message_builder::append_indexed(*this, text, fail);
     if (fail.ec)
-        throw parse_error(fail.ec, fail.offset, index + 1, fail.ec.message());
+        throw parse_error(fail.ec, fail.offset, index + 1);
     segments_[index] = rec;
     dead_bytes_ += old.end - old.begin;
     contiguous_ = false;
@@ -555,13 +555,13 @@ message::insert_segment(std::size_t position, std::string_view text)
         std::size_t end = 0;
         separators s;
         if (auto ec = detail::read_delimiters(text, s, end))
-            throw parse_error(ec, 3, 1, ec.message());
+            throw parse_error(ec, 3, 1);
         seps_ = s;
     }
     detail::parse_failure fail;
     auto rec = detail::message_builder::append_indexed(*this, text, fail);
     if (fail.ec)
-        throw parse_error(fail.ec, fail.offset, position, fail.ec.message());
+        throw parse_error(fail.ec, fail.offset, position);
     segments_.insert(segments_.begin() + static_cast<std::ptrdiff_t>(position - 1), rec);
     if (position != segments_.size() || !contiguous_ || text_.size() != rec.end) {
         contiguous_ = false;
@@ -602,6 +602,28 @@ message::remove_segments(std::string_view id)
     return removed;
 }
 
+inline std::size_t
+message::append_repetition(std::string_view path_text, std::string_view raw_value)
+{
+    path const p = parse_path(path_text);
+    if (p.depth != 1)
+        throw path_error(make_error_code(error::invalid_path), std::string(path_text));
+    auto const si = find_segment(p.segment, p.segment_num);
+    if (si == static_cast<std::uint32_t>(-1))
+        throw path_error(make_error_code(error::segment_not_found), std::string(path_text));
+    field_view const f(field_node(si, p.field));
+    if (f.empty()) {
+        set(p, raw_value, path_text);
+        return 1;
+    }
+    std::size_t const n = f.size() + 1;
+    std::string value(f.raw());
+    value += seps_.repetition;
+    value += raw_value;
+    set(p, value, path_text);
+    return n;
+}
+
 //--------------------------------------------------------------------------
 // message: serialising
 
@@ -626,6 +648,122 @@ inline std::ostream&
 operator<<(std::ostream& os, message const& m)
 {
     return os << m.to_string();
+}
+
+inline std::string
+to_string(segment_lines const& l)
+{
+    std::string out;
+    for (segment_view const s : l.msg) {
+        out += s.raw();
+        out += '\n';
+    }
+    return out;
+}
+
+inline std::ostream&
+operator<<(std::ostream& os, segment_lines const& l)
+{
+    return os << to_string(l);
+}
+
+//--------------------------------------------------------------------------
+// message: the header as typed values
+
+inline std::string_view
+message::header_component(std::size_t n, std::size_t c) const noexcept
+{
+    if (segments_.empty() || segment_id(0) != "MSH")
+        return {};
+    return segment_view(this, 0).field(n).component(c).raw();
+}
+
+inline hd
+message::header_hd(std::size_t n) const noexcept
+{
+    if (segments_.empty() || segment_id(0) != "MSH")
+        return {};
+    field_view const f = segment_view(this, 0).field(n);
+    repetition_view const r = f.repetition(1);
+    return hd{r.component(1).raw(), r.component(2).raw(), r.component(3).raw(), f.raw()};
+}
+
+inline std::string_view
+message::message_type() const noexcept
+{
+    return header_component(9, 1);
+}
+
+inline std::string_view
+message::trigger_event() const noexcept
+{
+    return header_component(9, 2);
+}
+
+inline std::string_view
+message::message_structure() const noexcept
+{
+    return header_component(9, 3);
+}
+
+inline std::string_view
+message::control_id() const noexcept
+{
+    return header_component(10, 1);
+}
+
+inline std::string_view
+message::processing_id() const noexcept
+{
+    return header_component(11, 1);
+}
+
+inline std::string_view
+message::version() const noexcept
+{
+    return header_component(12, 1);
+}
+
+inline hd
+message::sending_application() const noexcept
+{
+    return header_hd(3);
+}
+
+inline hd
+message::sending_facility() const noexcept
+{
+    return header_hd(4);
+}
+
+inline hd
+message::receiving_application() const noexcept
+{
+    return header_hd(5);
+}
+
+inline hd
+message::receiving_facility() const noexcept
+{
+    return header_hd(6);
+}
+
+inline std::string_view
+message::accept_ack_type() const noexcept
+{
+    return header_component(15, 1);
+}
+
+inline std::string_view
+message::application_ack_type() const noexcept
+{
+    return header_component(16, 1);
+}
+
+inline std::string_view
+message::character_set() const noexcept
+{
+    return header_component(18, 1);
 }
 
 } // namespace hl7
