@@ -180,6 +180,35 @@ struct server_event
     std::exception_ptr exception{};
 };
 
+/** One line saying what happened, for a log: the peer, the cause, and the
+    exception's type of failure and text when a handler ended with one
+    (`127.0.0.1:40312: handler failed: std::runtime_error: no PID`). It
+    holds no message contents unless the exception's own text does. */
+inline std::string
+describe(server_event const& event)
+{
+    std::string out;
+    if (!event.peer.empty()) {
+        out = event.peer.to_string();
+        out += ": ";
+    }
+    if (event.exception) {
+        out += "handler failed: ";
+        try {
+            std::rethrow_exception(event.exception);
+        } catch (std::system_error const& e) {
+            out += e.what();
+        } catch (std::exception const& e) {
+            out += e.what();
+        } catch (...) {
+            out += "an exception that is not a std::exception";
+        }
+        return out;
+    }
+    out += event.ec ? event.ec.message() : std::string("error");
+    return out;
+}
+
 /** Settings of an MLLP server (`start_hl7_server`, `start_hl7_unix_server`).
     Every limit has a safe default, chosen so a receiver on a hospital
     network keeps answering whatever its peers do; zero durations mean "off".
@@ -255,7 +284,10 @@ struct server_options
         handlers that ended with an exception (except the normal end of a
         connection: `end_of_stream`, `connection_closed`), and accept errors.
         Called on the connection's strand: with several threads it must be
-        thread-safe. Must not throw. Default: none.
+        thread-safe. Must not throw. Default (empty): each event is written
+        to standard error as one line, `hl7 server: ` + `describe(event)`,
+        so that a handler's failure is never silent; give a function (one
+        that does nothing, to silence them) to log them elsewhere.
 
         g++ 12: inside a braced `server_options` temporary in a `co_await`
         expression, give it a callable that holds only references, pointers

@@ -33,6 +33,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -271,8 +272,15 @@ private:
     void
     report(server_event const& event) noexcept
     {
-        if (!options_->on_error)
+        if (!options_->on_error) {
+            // Nobody asked: a handler's failure must still not pass unseen.
+            try {
+                std::string line = "hl7 server: " + describe(event) + "\n";
+                std::fwrite(line.data(), 1, line.size(), stderr);
+            } catch (...) {
+            }
             return;
+        }
         try {
             options_->on_error(event);
         } catch (...) {
