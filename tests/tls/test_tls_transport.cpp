@@ -7,7 +7,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <asio/executor_work_guard.hpp>
+
+#include <atomic>
+#include <future>
 #include <string>
+#include <thread>
 #include <vector>
 
 // The TLS server under peers that do not complete, or do not speak, TLS;
@@ -346,4 +351,60 @@ TEST_CASE("reload: new connections get the new certificate, open ones go on, a b
     CHECK(bad_reload == error::certificate_load_failed);
     CHECK(after_bad == fingerprint("server2"));
     CHECK(held == "AA");
+}
+
+TEST_CASE("a TLS server on several threads: concurrent clients, handshake failures and reloads", "[tls][threads]")
+{
+    asio::io_context server_ctx;
+    event_log log;
+    auto options = loopback_options();
+    options.on_error = log.hook();
+    auto tls = server_tls("server", hl7::tls::client_certificates::optional);
+    std::promise<std::shared_ptr<hl7::tls_server>> started;
+    asio::co_spawn(
+        server_ctx,
+        [&]() -> asio::awaitable<void> {
+            started.set_value(std::make_shared<hl7::tls_server>(
+                co_await hl7::start_hl7_tls_server(ack_handler, options, tls)));
+        },
+        asio::detached);
+    std::vector<std::thread> io;
+    auto work = asio::make_work_guard(server_ctx);
+    for (int i = 0; i < 3; ++i)
+        io.emplace_back([&] { server_ctx.run(); });
+    auto server = started.get_future().get();
+
+    std::atomic<int> acked{0}, refused{0};
+    std::vector<std::thread> clients;
+    for (int t = 0; t < 4; ++t) {
+        clients.emplace_back([&, t] {
+            asio::io_context ctx;
+            run(ctx, [&]() -> asio::awaitable<void> {
+                for (int i = 0; i < 5; ++i) {
+                    if ((t + i) % 3 == 0) {
+                        auto ec = co_await client_error(server->port(), client_tls("foreign_client"));
+                        refused += ec == error::certificate_unknown_ca;
+                    } else {
+                        acked += co_await send_one(server->port(), client_tls(i % 2 ? "client" : ""),
+                                                   "T" + std::to_string(t)) == "AA";
+                    }
+                }
+            });
+        });
+    }
+    // Reloads from another thread while clients come and go.
+    for (int i = 0; i < 10; ++i) {
+        server->reload(server_tls(i % 2 ? "server" : "server2", hl7::tls::client_certificates::optional));
+        std::this_thread::sleep_for(5ms);
+    }
+    for (auto& c : clients)
+        c.join();
+    server->close(); // any thread
+    work.reset();    // the io threads end once every connection is closed
+    for (auto& t : io)
+        t.join();
+    INFO(log.codes());
+    int const expected_refused = 7; // (t + i) % 3 == 0 for t < 4, i < 5
+    CHECK(refused == expected_refused);
+    CHECK(acked == 20 - expected_refused);
 }
