@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <any>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -129,4 +130,42 @@ TEST_CASE("a plain TCP connection has no TLS information", "[tls]")
         co_await server.wait_closed();
     });
     CHECK(empty);
+}
+
+TEST_CASE("a reliable client's connect function built from the TLS client; permanent failures are told apart", "[tls]")
+{
+    // The shape a reconnecting sender takes: called again for every
+    // (re)connection, on the caller's executor.
+    using connect_function =
+        std::function<asio::awaitable<std::pair<hl7::stream_reader, hl7::stream_writer>>(asio::any_io_executor)>;
+    auto make_connect = [](std::string host, std::uint16_t port, hl7::tls_client_options tls) -> connect_function {
+        // One context for every attempt: the CA and key files are read once.
+        auto context = hl7::tls::make_client_context(tls);
+        return [=](asio::any_io_executor) { return hl7::open_hl7_tls_connection(host, port, context, tls); };
+    };
+    asio::io_context ctx;
+    int acked = 0;
+    std::error_code wrong_ca;
+    run(ctx, [&]() -> asio::awaitable<void> {
+        auto server = co_await hl7::start_hl7_tls_server(ack_handler, loopback_options(), server_tls());
+        auto connect = make_connect("localhost", server.port(), client_tls());
+        for (int i = 0; i < 3; ++i) {
+            auto [reader, writer] = co_await connect(co_await asio::this_coro::executor);
+            writer.writemessage(hl7::parse(sample_message("RC" + std::to_string(i))));
+            auto ack = co_await hl7::wait_for(reader.readmessage(), 20s);
+            acked += ack["MSA.1"] == "AA";
+            writer.close();
+        }
+        auto bad = make_connect("localhost", server.port(), client_tls("", "other_ca"));
+        try {
+            co_await bad(co_await asio::this_coro::executor);
+        } catch (hl7::tls::tls_error const& e) {
+            wrong_ca = e.code();
+        }
+        server.close();
+        co_await server.wait_closed();
+    });
+    CHECK(acked == 3);
+    CHECK(wrong_ca == error::certificate_unknown_ca);
+    CHECK(hl7::tls::is_permanent(wrong_ca));
 }
