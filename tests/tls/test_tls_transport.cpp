@@ -135,13 +135,7 @@ TEST_CASE("a handshake that stalls is closed by handshake_timeout and reported",
         auto [data, ec] = co_await raw_read_to_end(silent);
         end = ec;
         co_await raw_read_to_end(half);
-        reported = co_await eventually([&] {
-            std::lock_guard lock(log.mu);
-            int n = 0;
-            for (auto const& e : log.events)
-                n += e.ec == error::handshake_timeout;
-            return n == 2;
-        });
+        reported = co_await eventually([&] { return log.count(error::handshake_timeout) == 2; });
         fresh = co_await send_one(server.port(), client_tls());
         server.close();
         co_await server.wait_closed();
@@ -203,13 +197,7 @@ TEST_CASE("unfinished handshakes count against max_connections; the excess is re
         for (auto& s : flood)
             s.close();
         // Their slots come back once the server saw them go.
-        bool const freed = co_await eventually([&] {
-            std::lock_guard lock(log.mu);
-            int n = 0;
-            for (auto const& e : log.events)
-                n += e.ec == error::peer_closed;
-            return n == 16;
-        });
+        bool const freed = co_await eventually([&] { return log.count(error::peer_closed) == 16; });
         CHECK(freed);
         fresh = co_await send_one(server.port(), client_tls());
         server.close();

@@ -119,14 +119,20 @@ struct event_log
         };
     }
 
+    std::size_t
+    count(std::error_code ec)
+    {
+        std::lock_guard lock(mu);
+        std::size_t n = 0;
+        for (auto const& e : events)
+            n += e.ec == ec;
+        return n;
+    }
+
     bool
     has(std::error_code ec)
     {
-        std::lock_guard lock(mu);
-        for (auto const& e : events)
-            if (e.ec == ec)
-                return true;
-        return false;
+        return count(ec) != 0;
     }
 
     std::string

@@ -7,7 +7,7 @@
 // limit.
 //
 // Like hl7/net/options.hpp, every member is trivially copyable (file names
-// are stored inline, hl7::tls::file_name): g++ 12 destroys the members of a
+// are stored inline, hl7::inline_string): g++ 12 destroys the members of a
 // braced options temporary in a co_await expression twice (issue 7), which
 // is harmless only for such members.
 
@@ -25,59 +25,8 @@ namespace hl7 {
 
 namespace tls {
 
-/** A string of at most `N` bytes stored inline (trivially copyable): file
-    names (`file_name`, up to PATH_MAX) and cipher lists. Converts from and
-    to strings; longer input throws `std::length_error`. */
-template<std::size_t N>
-class fixed_string
-{
-public:
-    static constexpr std::size_t max_size = N;
-
-    fixed_string() = default;
-
-    fixed_string(std::string_view s)
-    {
-        if (s.size() > N)
-            throw std::length_error("hl7::tls: string longer than " + std::to_string(N) + " bytes");
-        std::memcpy(data_, s.data(), s.size());
-        size_ = s.size();
-    }
-
-    fixed_string(char const* s) : fixed_string(std::string_view(s)) {}
-
-    fixed_string(std::string const& s) : fixed_string(std::string_view(s)) {}
-
-    std::string_view
-    view() const noexcept
-    {
-        return {data_, size_};
-    }
-
-    operator std::string_view() const noexcept
-    {
-        return view();
-    }
-
-    std::string
-    str() const
-    {
-        return std::string(view());
-    }
-
-    bool
-    empty() const noexcept
-    {
-        return size_ == 0;
-    }
-
-private:
-    char data_[N]{};
-    std::size_t size_ = 0;
-};
-
 /// A file name (up to 4095 bytes, Linux's PATH_MAX less the terminator).
-using file_name = fixed_string<4095>;
+using file_name = inline_string<4095>;
 
 /// The lowest TLS version accepted.
 enum class version : unsigned char {
@@ -129,7 +78,7 @@ struct tls_server_options
         ECDHE (and DHE) key exchange with AES-GCM or ChaCha20-Poly1305 only,
         the "intermediate" recommendation of current TLS guidance (forward
         secrecy, AEAD). TLS 1.3 suites are OpenSSL's defaults (all AEAD). */
-    tls::fixed_string<1023> cipher_list{};
+    inline_string<1023> cipher_list{};
 
     /** A connection must finish its handshake within this, or it is closed
         and reported (`tls::error::handshake_timeout`). Handshaking
@@ -170,7 +119,7 @@ struct tls_client_options
     tls::version min_version = tls::version::tls1_2;
 
     /// OpenSSL cipher list for TLS 1.2; empty = the preset (see `tls_server_options`).
-    tls::fixed_string<1023> cipher_list{};
+    inline_string<1023> cipher_list{};
 
     /** The handshake must finish within this (after the TCP connect, which
         `connection_options::connect_timeout` bounds), or the open throws

@@ -208,27 +208,32 @@ public:
     auto
     async_read_some(MutableBuffers const& buffers, Token&& token)
     {
-        return asio::async_initiate<Token, void(std::error_code, std::size_t)>(
-            [this](auto handler, MutableBuffers const& b) {
-                using h = detail::translating_handler<std::decay_t<decltype(handler)>>;
-                ssl_.async_read_some(b, h{std::move(handler), ssl_.native_handle()});
-            },
-            token, buffers);
+        return initiate([](ssl_stream_type& s, auto const& b, auto h) { s.async_read_some(b, std::move(h)); },
+                        buffers, std::forward<Token>(token));
     }
 
     template<class ConstBuffers, class Token>
     auto
     async_write_some(ConstBuffers const& buffers, Token&& token)
     {
+        return initiate([](ssl_stream_type& s, auto const& b, auto h) { s.async_write_some(b, std::move(h)); },
+                        buffers, std::forward<Token>(token));
+    }
+
+private:
+    // Starts `op` on the TLS stream with the completion's error translated.
+    template<class Op, class Buffers, class Token>
+    auto
+    initiate(Op op, Buffers const& buffers, Token&& token)
+    {
         return asio::async_initiate<Token, void(std::error_code, std::size_t)>(
-            [this](auto handler, ConstBuffers const& b) {
+            [this, op](auto handler, Buffers const& b) {
                 using h = detail::translating_handler<std::decay_t<decltype(handler)>>;
-                ssl_.async_write_some(b, h{std::move(handler), ssl_.native_handle()});
+                op(ssl_, b, h{std::move(handler), ssl_.native_handle()});
             },
             token, buffers);
     }
 
-private:
     std::shared_ptr<asio::ssl::context> context_;
     ssl_stream_type ssl_;
     std::shared_ptr<session_info const> session_;
