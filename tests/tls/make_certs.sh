@@ -11,6 +11,10 @@
 #   foreign.pem/foreign.key    localhost, 127.0.0.1, signed by the other CA
 #   foreign_client.pem/.key    a client certificate signed by the other CA
 #   wrong_host.pem/.key        wrong.example.org only, signed by the CA
+#   intermediate.pem/.key      an intermediate CA signed by the CA
+#   chained.pem/chained.key    localhost, 127.0.0.1, signed by the intermediate;
+#                              chained.pem holds the leaf, then the intermediate
+#   chained_leaf_only.pem/.key the same leaf without the intermediate
 set -eu
 dir=$1
 mkdir -p "$dir"
@@ -22,6 +26,14 @@ ca() { # name subject
     key "$1"
     openssl req -x509 -new -key "$1.key" -subj "$2" -days 30 -out "$1.pem" \
         -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+}
+
+intermediate() { # name ca subject
+    key "$1"
+    openssl req -new -key "$1.key" -subj "$3" -out "$1.csr"
+    printf 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n' > "$1.ext"
+    openssl x509 -req -in "$1.csr" -CA "$2.pem" -CAkey "$2.key" -CAcreateserial -days 30 \
+        -extfile "$1.ext" -out "$1.pem" 2>/dev/null
 }
 
 leaf() { # name ca subject san extendedKeyUsage
@@ -72,4 +84,9 @@ leaf foreign_client other_ca "/CN=hl7-foreign-client" "subjectAltName=DNS:hl7-fo
 leaf wrong_host ca "/CN=wrong.example.org" "subjectAltName=DNS:wrong.example.org" serverAuth
 expired expired ca "/CN=localhost" "$server_san" serverAuth
 expired client_expired ca "/CN=hl7-expired-client" "subjectAltName=DNS:hl7-expired-client" clientAuth
+intermediate intermediate ca "/CN=hl7 test intermediate CA"
+leaf chained intermediate "/CN=localhost" "$server_san" serverAuth
+cp chained.pem chained_leaf_only.pem
+cp chained.key chained_leaf_only.key
+cat intermediate.pem >> chained.pem
 echo ok > done

@@ -186,3 +186,24 @@ TEST_CASE("files that cannot be loaded: certificate_load_failed before anything 
     CHECK(mismatched == error::certificate_load_failed);
     CHECK(client_missing == error::certificate_load_failed);
 }
+
+TEST_CASE("a certificate file holding leaf then intermediate is sent whole", "[tls][verify]")
+{
+    // The client trusts only the root: the leaf verifies only if the server
+    // sends the intermediate along.
+    asio::io_context ctx;
+    std::string whole_chain;
+    run(ctx, [&]() -> asio::awaitable<void> {
+        auto srv = co_await hl7::start_hl7_tls_server(ack_handler, loopback_options(), server_tls("chained"));
+        whole_chain = co_await send_one(srv.port(), client_tls());
+        srv.close();
+        co_await srv.wait_closed();
+    });
+    CHECK(whole_chain == "AA");
+    // The same leaf without its intermediate does not verify.
+    auto insecure = client_tls();
+    insecure.insecure_no_verify = true;
+    auto o = refused_then_fresh(server_tls("chained_leaf_only"), client_tls(), error::certificate_unknown_ca, insecure);
+    CHECK(o.client == error::certificate_unknown_ca);
+    CHECK(o.fresh == "AA");
+}

@@ -18,6 +18,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/evp.h>
+#include <openssl/opensslv.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -104,7 +105,12 @@ describe(SSL* ssl)
     s.version = SSL_get_version(ssl);
     if (SSL_CIPHER const* c = SSL_get_current_cipher(ssl))
         s.cipher = SSL_CIPHER_get_name(c);
-    if (X509* cert = SSL_get1_peer_certificate(ssl)) {
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+    X509* cert = SSL_get1_peer_certificate(ssl);
+#else
+    X509* cert = SSL_get_peer_certificate(ssl); // also a reference of our own
+#endif
+    if (cert) {
         // verify_none (a server not asking, an insecure client) leaves
         // X509_V_OK without having verified anything.
         bool const verified = (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) && SSL_get_verify_result(ssl) == X509_V_OK;
