@@ -13,6 +13,7 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -33,6 +34,12 @@ cert_dir()
         if (!p)
             throw std::runtime_error("mkdtemp failed");
         std::string d = p;
+        static std::string to_remove;
+        to_remove = d;
+        std::atexit([] {
+            std::error_code ignored;
+            std::filesystem::remove_all(to_remove, ignored);
+        });
         std::string const cmd = std::string("sh '") + HL7_TLS_MAKE_CERTS + "' '" + d + "' >/dev/null";
         if (std::system(cmd.c_str()) != 0)
             throw std::runtime_error("make_certs.sh failed");
