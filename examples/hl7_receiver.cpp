@@ -11,14 +11,22 @@
 //     size; never contents unless --log-messages), refusals and errors with
 //     their cause;
 //   - stops cleanly on SIGINT/SIGTERM: stops accepting, closes connections,
-//     waits for their handlers, exits 0.
+//     waits for their handlers, exits 0;
+//   - with --tls-cert/--tls-key, speaks MLLP over TLS (mutual TLS with
+//     --tls-client-ca), logs each connection's TLS version and cipher, and
+//     reloads the certificate files on SIGHUP (keeping the current ones if
+//     the new files do not load).
 //
 // Exit codes: 0 stopped by a signal, 1 unexpected error, 2 usage error,
-// 3 cannot listen (address in use, permission, bad host).
+// 3 cannot listen (address in use, permission, bad host), 4 cannot load the
+// TLS certificate, key or CA files.
 
 #include "hl7_example_cli.hpp"
 
 #include <hl7/hl7.hpp>
+#if HL7_EXAMPLES_TLS
+#include <hl7/tls.hpp>
+#endif
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -54,6 +62,7 @@ constexpr int exit_ok = 0;
 constexpr int exit_error = 1;
 constexpr int exit_usage = 2;
 constexpr int exit_listen = 3;
+constexpr int exit_tls = 4;
 
 // The document bounds each drain() with asyncio.wait_for(..., timeout=10).
 // Here the server's write_timeout bounds every write instead (default 10 s
@@ -68,6 +77,9 @@ struct config
     bool quiet = false;
     unsigned threads = 1;
     std::chrono::steady_clock::duration shutdown_timeout = 10s;
+#if HL7_EXAMPLES_TLS
+    std::optional<hl7::tls_server_options> tls;
+#endif
 };
 
 //--------------------------------------------------------------------------
@@ -196,7 +208,7 @@ struct receiver
     serve(hl7::stream_reader reader, hl7::stream_writer writer)
     {
         std::string const peer = writer.peername().to_string();
-        log.event("Connection established " + peer);
+        log.event("Connection established " + peer + tls_description(reader));
         std::uint64_t count = 0;
         std::string why = "peer closed the connection";
         try {
@@ -252,6 +264,22 @@ struct receiver
             writer.close();
         co_await writer.wait_closed();
         log.event("Connection closed " + peer + " (" + why + "; " + std::to_string(count) + " frames answered)");
+    }
+
+    // ", TLSv1.3 TLS_AES_256_GCM_SHA384, client CN=..." on a TLS connection.
+    static std::string
+    tls_description([[maybe_unused]] hl7::stream_reader const& reader)
+    {
+#if HL7_EXAMPLES_TLS
+        if (auto info = hl7::tls::get_session_info(reader)) {
+            std::string out = " (" + info->version + ", " + info->cipher;
+            if (info->peer_certificate)
+                out += ", client certificate " + log_safe(info->peer_certificate->subject, 256) + " SHA-256 " +
+                       info->peer_certificate->sha256_fingerprint;
+            return out + ")";
+        }
+#endif
+        return {};
     }
 
     // create_ack() for a message, and its line in the log (metadata only,
@@ -320,6 +348,19 @@ log_server_event(logger& log, config const& cfg, hl7::server_event const& ev)
     else if (ev.ec.category() == hl7::mllp::error_category()) {
         log.event("Closing connection " + peer + ": " + ev.ec.message());
     }
+#if HL7_EXAMPLES_TLS
+    else if (ev.ec.category() == hl7::tls::error_category()) {
+        std::string what = ev.ec.message();
+        try {
+            if (ev.exception)
+                std::rethrow_exception(ev.exception);
+        }
+        catch (std::exception const& x) {
+            what = x.what();
+        }
+        log.event("Refused connection from " + peer + ": " + what);
+    }
+#endif
     else if (ev.exception) {
         std::string what = ev.ec ? ev.ec.message() : std::string("unknown error");
         try {
@@ -337,6 +378,22 @@ log_server_event(logger& log, config const& cfg, hl7::server_event const& ev)
     }
 }
 
+std::string
+tls_settings([[maybe_unused]] config const& cfg)
+{
+#if HL7_EXAMPLES_TLS
+    if (cfg.tls) {
+        auto const mode = cfg.tls->client_certificates;
+        return std::string(", TLS with certificate ") + cfg.tls->certificate_chain_file.str() +
+               (mode == hl7::tls::client_certificates::required   ? ", client certificates required"
+                : mode == hl7::tls::client_certificates::optional ? ", client certificates optional"
+                                                                  : "") +
+               ", handshake timeout " + hl7_example::describe_duration(cfg.tls->handshake_timeout);
+    }
+#endif
+    return {};
+}
+
 asio::awaitable<int>
 run(config const& cfg, logger& log, receiver& r)
 {
@@ -346,14 +403,32 @@ run(config const& cfg, logger& log, receiver& r)
     hl7::server_options options = cfg.server;
     options.on_error = [&log, &cfg](hl7::server_event const& ev) { log_server_event(log, cfg, ev); };
 
-    std::optional<hl7::server> server;
+    auto handler = [&r](hl7::stream_reader reader, hl7::stream_writer writer) {
+        return r.serve(std::move(reader), std::move(writer));
+    };
+    std::optional<hl7::server> plain_server;
+#if HL7_EXAMPLES_TLS
+    std::optional<hl7::tls_server> tls_server;
+#endif
+    hl7::server* server = nullptr;
     try {
-        server.emplace(co_await hl7::start_hl7_server(
-            [&r](hl7::stream_reader reader, hl7::stream_writer writer) {
-                return r.serve(std::move(reader), std::move(writer));
-            },
-            std::move(options)));
+#if HL7_EXAMPLES_TLS
+        if (cfg.tls) {
+            tls_server.emplace(co_await hl7::start_hl7_tls_server(handler, std::move(options), *cfg.tls));
+            server = &*tls_server;
+        }
+#endif
+        if (!server) {
+            plain_server.emplace(co_await hl7::start_hl7_server(handler, std::move(options)));
+            server = &*plain_server;
+        }
     }
+#if HL7_EXAMPLES_TLS
+    catch (hl7::tls::tls_error const& e) {
+        std::cerr << "hl7_receiver: " << e.what() << std::endl;
+        co_return exit_tls;
+    }
+#endif
     catch (std::system_error const& e) {
         std::cerr << "hl7_receiver: cannot listen on " << cfg.server.host << ":" << cfg.server.port << ": "
                   << e.code().message() << std::endl;
@@ -365,7 +440,7 @@ run(config const& cfg, logger& log, receiver& r)
               std::to_string(o.connection.max_frame_size) + " bytes, max " + std::to_string(o.max_connections) +
               " connections, idle timeout " + hl7_example::describe_duration(o.idle_timeout) + ", frame timeout " +
               hl7_example::describe_duration(o.frame_timeout) + (cfg.log_messages ? ", logging message contents" : "") +
-              ")");
+              tls_settings(cfg) + ")");
 
     asio::co_spawn(ex, flush_log_periodically(log, stop), asio::detached);
 
@@ -380,6 +455,26 @@ run(config const& cfg, logger& log, receiver& r)
         log.event("Received " + signal_name(sig) + ", shutting down");
         server->close();
     });
+
+#if HL7_EXAMPLES_TLS
+    // SIGHUP: load the certificate files again; new connections use them.
+    asio::signal_set hangup(ex, SIGHUP);
+    std::function<void(std::error_code, int)> on_hangup = [&](std::error_code ec, int) {
+        if (ec || !tls_server)
+            return;
+        try {
+            tls_server->reload(*cfg.tls);
+            log.event("Received SIGHUP, reloaded the TLS certificate " + cfg.tls->certificate_chain_file.str() +
+                      ": new connections use it");
+        }
+        catch (std::exception const& e) {
+            log.event(std::string("Received SIGHUP, reload failed, keeping the current certificate: ") + e.what());
+        }
+        hangup.async_wait(on_hangup);
+    };
+    if (cfg.tls)
+        hangup.async_wait(on_hangup);
+#endif
 
     int rc = exit_ok;
     try {
@@ -407,6 +502,9 @@ run(config const& cfg, logger& log, receiver& r)
         rc = exit_error;
     }
     signals.cancel();
+#if HL7_EXAMPLES_TLS
+    hangup.cancel();
+#endif
     stop = true;
     log.event("Stopped (" + std::to_string(r.messages.load()) + " messages acknowledged, " +
               std::to_string(r.naks.load()) + " NAKs)");
@@ -450,11 +548,21 @@ usage(std::ostream& os)
           "  --strict-framing           treat bytes outside frames as errors (python-hl7's behaviour);\n"
           "                             by default they are skipped\n"
           "  --threads N                threads serving connections (default 1)\n"
+#if HL7_EXAMPLES_TLS
+          "  --tls-cert FILE            serve MLLP over TLS with this PEM certificate chain\n"
+          "                             (leaf first, then intermediates; sent whole)\n"
+          "  --tls-key FILE             the certificate's PEM private key (with --tls-cert)\n"
+          "  --tls-client-ca FILE       ask clients for certificates issued by these CAs\n"
+          "  --tls-require-client-cert  refuse clients without one (mutual TLS; needs --tls-client-ca)\n"
+          "  --tls-handshake-timeout SECONDS  close connections whose handshake takes longer (default 10)\n"
+          "                             SIGHUP reloads the certificate, key and CA files\n"
+#endif
           "  --log-messages             also log message contents (may contain patient data!)\n"
           "  -q, --quiet                no line per message (connections and errors are still logged)\n"
           "  -h, --help                 this text\n"
           "\n"
-          "exit codes: 0 stopped by SIGINT/SIGTERM, 1 error, 2 usage error, 3 cannot listen\n";
+          "exit codes: 0 stopped by SIGINT/SIGTERM, 1 error, 2 usage error, 3 cannot listen,\n"
+          "            4 cannot load the TLS files\n";
 }
 
 config
@@ -464,6 +572,10 @@ parse_command_line(int argc, char** argv, bool& help)
     cfg.server.write_timeout = default_write_timeout;
     cfg.server.port = 2575;
     hl7_example::arguments args(argc, argv);
+#if HL7_EXAMPLES_TLS
+    hl7::tls_server_options tls;
+    bool tls_used = false, require_client_cert = false;
+#endif
     while (args.next()) {
         if (args.is("--help", "-h")) {
             help = true;
@@ -507,10 +619,44 @@ parse_command_line(int argc, char** argv, bool& help)
             args.flag();
             cfg.quiet = true;
         }
+#if HL7_EXAMPLES_TLS
+        else if (args.is("--tls-cert")) {
+            tls.certificate_chain_file = args.value();
+            tls_used = true;
+        }
+        else if (args.is("--tls-key")) {
+            tls.private_key_file = args.value();
+            tls_used = true;
+        }
+        else if (args.is("--tls-client-ca")) {
+            tls.client_ca_file = args.value();
+            tls_used = true;
+        }
+        else if (args.is("--tls-require-client-cert")) {
+            args.flag();
+            require_client_cert = tls_used = true;
+        }
+        else if (args.is("--tls-handshake-timeout")) {
+            tls.handshake_timeout = args.seconds();
+            tls_used = true;
+        }
+#endif
         else {
             args.unknown();
         }
     }
+#if HL7_EXAMPLES_TLS
+    if (tls_used) {
+        if (tls.certificate_chain_file.empty() || tls.private_key_file.empty())
+            throw hl7_example::usage_error("TLS needs both --tls-cert and --tls-key");
+        if (require_client_cert && tls.client_ca_file.empty())
+            throw hl7_example::usage_error("--tls-require-client-cert needs --tls-client-ca");
+        tls.client_certificates = require_client_cert       ? hl7::tls::client_certificates::required
+                                  : tls.client_ca_file.empty() ? hl7::tls::client_certificates::off
+                                                               : hl7::tls::client_certificates::optional;
+        cfg.tls = tls;
+    }
+#endif
     return cfg;
 }
 

@@ -32,6 +32,9 @@
 #include <hl7/hl7.hpp>
 #include <hl7/net/client.hpp>
 #include <hl7/version.hpp>
+#ifdef HL7_EXAMPLES_TLS
+#include <hl7/tls.hpp>
+#endif
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -98,7 +101,36 @@ struct config
     unsigned retries = 0;
     bool quiet = false;
     std::string outcomes_file{};
+    // MLLP over TLS: the server's chain and host name are verified unless tls_insecure.
+    bool tls = false;
+    std::string tls_ca{}, tls_cert{}, tls_key{}, tls_server_name{};
+    bool tls_insecure = false;
 };
+
+// How every connection is made: TCP, or TLS with one context loaded at start
+// (a bad file is reported before anything is sent).
+hl7::connect_function
+make_connect(config const& cfg)
+{
+    hl7::connection_options copts;
+    copts.connect_timeout = cfg.connect_timeout.value_or(cfg.timeout);
+    if (!cfg.tls)
+        return hl7::tcp_connect(cfg.host, cfg.port, copts);
+#ifdef HL7_EXAMPLES_TLS
+    hl7::tls_client_options tls;
+    tls.ca_file = cfg.tls_ca;
+    tls.certificate_chain_file = cfg.tls_cert;
+    tls.private_key_file = cfg.tls_key;
+    tls.server_name = cfg.tls_server_name;
+    tls.insecure_no_verify = cfg.tls_insecure;
+    auto context = hl7::tls::make_client_context(tls);
+    return [host = cfg.host, port = cfg.port, context, tls, copts]() {
+        return hl7::open_hl7_tls_connection(host, port, context, tls, copts);
+    };
+#else
+    throw std::runtime_error("this hl7_sender was built without TLS (hl7::tls, libssl-dev)");
+#endif
+}
 
 // Python's f'...{message}'.replace('\r', '\n'): segments on lines.
 std::string
@@ -411,7 +443,7 @@ run(config const& cfg, run_state& st, std::vector<std::unique_ptr<hl7::client>>&
     auto ex = co_await asio::this_coro::executor;
     std::size_t const feeders = std::max<std::size_t>(2 * cfg.window, 2);
     for (std::size_t i = 0; i < cfg.connections; ++i)
-        clients.push_back(std::make_unique<hl7::client>(ex, cfg.host, cfg.port, make_client_options(cfg, feeders)));
+        clients.push_back(std::make_unique<hl7::client>(ex, make_connect(cfg), make_client_options(cfg, feeders)));
 
     asio::signal_set signals(ex, SIGINT, SIGTERM);
     signals.async_wait([&](std::error_code ec, int) {
@@ -555,8 +587,7 @@ severity(std::string_view code)
 asio::awaitable<int>
 run_raw(config const& cfg, std::vector<std::string> const& blocks)
 {
-    auto [hl7_reader, hl7_writer] = co_await hl7::wait_for(
-        hl7::open_hl7_connection(cfg.host, cfg.port), cfg.connect_timeout.value_or(cfg.timeout));
+    auto [hl7_reader, hl7_writer] = co_await hl7::wait_for(make_connect(cfg)(), cfg.connect_timeout.value_or(cfg.timeout));
     int rc = exit_ok;
     for (auto const& block : blocks) {
         hl7_writer.writeblock(block);
@@ -637,6 +668,13 @@ usage(std::ostream& os)
           "  --rate R               at most R messages per second in all\n"
           "  --timeout S            ACK timeout per message (default 10)\n"
           "  --connect-timeout S    connect timeout (default: --timeout)\n"
+          "tls:\n"
+          "  --tls                  MLLP over TLS; the receiver's certificate chain and host name\n"
+          "                         are verified (system CA store unless --tls-ca)\n"
+          "  --tls-ca FILE          trust the CAs in FILE (PEM)\n"
+          "  --tls-cert F --tls-key F  client certificate chain and key (mutual TLS)\n"
+          "  --tls-server-name N    the name to verify and send as SNI (default: --host)\n"
+          "  --tls-insecure         do not verify the receiver (tests only; says so loudly)\n"
           "  --retries N            resend a message whose ACK did not come (lost connection,\n"
           "                         timeout, not an ACK) up to N times, with the same MSH-10, and\n"
           "                         try connecting up to N+1 times with back-off (default 0)\n"
@@ -711,11 +749,34 @@ main(int argc, char** argv)
                 cfg.quiet = true;
             } else if (args.is("--outcomes"))
                 cfg.outcomes_file = args.value();
+            else if (args.is("--tls")) {
+                args.flag();
+                cfg.tls = true;
+            } else if (args.is("--tls-ca"))
+                cfg.tls_ca = args.value();
+            else if (args.is("--tls-cert"))
+                cfg.tls_cert = args.value();
+            else if (args.is("--tls-key"))
+                cfg.tls_key = args.value();
+            else if (args.is("--tls-server-name"))
+                cfg.tls_server_name = args.value();
+            else if (args.is("--tls-insecure")) {
+                args.flag();
+                cfg.tls_insecure = true;
+            }
             else if (a == "-" || (!a.empty() && a.front() != '-'))
                 cfg.files.emplace_back(a);
             else
                 args.unknown();
         }
+        if (!cfg.tls && (!cfg.tls_ca.empty() || !cfg.tls_cert.empty() || !cfg.tls_key.empty() ||
+                         !cfg.tls_server_name.empty() || cfg.tls_insecure))
+            throw hl7_example::usage_error("the --tls-... options need --tls");
+        if (cfg.tls_cert.empty() != cfg.tls_key.empty())
+            throw hl7_example::usage_error("--tls-cert and --tls-key go together");
+        if (cfg.tls_insecure)
+            std::cerr << "hl7_sender: WARNING: --tls-insecure: the receiver's certificate is NOT verified; "
+                         "anyone on the path can read and change these messages\n";
         if (cfg.raw && cfg.files.empty())
             throw hl7_example::usage_error("--raw needs a FILE");
         if (std::count(cfg.files.begin(), cfg.files.end(), "-") > 1)

@@ -239,8 +239,9 @@ struct client_options
 /** The default `client_options::is_permanent`: errors a retry cannot fix.
     Unknown host (`host_not_found`, `no_data`, `no_recovery`, service not
     found), an address family or protocol the system does not support, a
-    refused permission, and TLS errors (the `asio.ssl` category: an
-    unverifiable certificate stays unverifiable). A refused connection, a
+    refused permission, and TLS errors (the `asio.ssl` category, and
+    `hl7::tls::error` but for a handshake timeout, reset or unclassified
+    failure: an unverifiable certificate stays unverifiable). A refused connection, a
     reset and a timeout are not: the receiver may come back. */
 inline bool
 client_permanent_error(std::error_code const& ec) noexcept
@@ -252,6 +253,8 @@ client_permanent_error(std::error_code const& ec) noexcept
         return true; // service_not_found, socket_type_not_supported
     if (category == "asio.ssl")
         return true;
+    if (category == "hl7.tls") // certificates, names, protocols; not timeouts or resets
+        return ec.default_error_condition().category() == ec.category();
     return ec == std::errc::address_family_not_supported || ec == std::errc::protocol_not_supported ||
            ec == std::errc::permission_denied;
 }

@@ -36,8 +36,10 @@ struct tcp_connect_request
     connection_options options;
 };
 
-inline asio::awaitable<std::pair<stream_reader, stream_writer>>
-open_tcp_connection(tcp_connect_request request)
+// Resolves and connects, bounded by options.connect_timeout; throws as
+// open_hl7_connection. The TLS client starts its handshake on the result.
+inline asio::awaitable<asio::ip::tcp::socket>
+connect_tcp(tcp_connect_request const& request)
 {
     using asio::ip::tcp;
     constexpr auto as_tuple = asio::experimental::as_tuple(asio::use_awaitable);
@@ -70,7 +72,14 @@ open_tcp_connection(tcp_connect_request request)
         }
     }
     deadline.finish(ec, "connect to " + request.host + ":" + std::to_string(request.port));
-    co_return make_hl7_connection(std::move(a->socket), request.options);
+    co_return std::move(a->socket);
+}
+
+inline asio::awaitable<std::pair<stream_reader, stream_writer>>
+open_tcp_connection(tcp_connect_request request)
+{
+    auto socket = co_await connect_tcp(request);
+    co_return make_hl7_connection(std::move(socket), request.options);
 }
 
 } // namespace detail

@@ -43,37 +43,31 @@
 
 namespace hl7 {
 
-/** A host name or address to listen on or connect to, stored inline: up to
-    255 bytes, which every DNS name (253) and address literal fits. Converts
-    from and to strings; trivially copyable (see the note at the top of this
-    header: it keeps `server_options` safe as a braced temporary with g++ 12).
-
-    <!-- doc-test: function body -->
-    @code
-    hl7::server_options o{.host = "127.0.0.1"};
-    o.host = std::string("::1");
-    std::string_view h = o.host;
-    @endcode
-*/
-class host_name
+/** A string of at most `N` bytes stored inline: trivially copyable (see
+    the note at the top of this header: it keeps option structs safe as
+    braced temporaries with g++ 12). Converts from and to strings; longer
+    input throws `std::length_error`. Host names here; file names and cipher
+    lists in `hl7::tls_server_options`. */
+template<std::size_t N>
+class inline_string
 {
 public:
-    static constexpr std::size_t max_size = 255;
+    static constexpr std::size_t max_size = N;
 
-    host_name() = default;
+    inline_string() = default;
 
     /// Throws std::length_error for more than `max_size` bytes.
-    host_name(std::string_view s)
+    inline_string(std::string_view s)
     {
-        if (s.size() > max_size)
-            throw std::length_error("host name longer than 255 bytes");
+        if (s.size() > N)
+            throw std::length_error("hl7: string longer than " + std::to_string(N) + " bytes");
         std::memcpy(data_, s.data(), s.size());
-        size_ = static_cast<unsigned char>(s.size());
+        size_ = s.size();
     }
 
-    host_name(char const* s) : host_name(std::string_view(s)) {}
+    inline_string(char const* s) : inline_string(std::string_view(s)) {}
 
-    host_name(std::string const& s) : host_name(std::string_view(s)) {}
+    inline_string(std::string const& s) : inline_string(std::string_view(s)) {}
 
     std::string_view
     view() const noexcept
@@ -105,26 +99,42 @@ public:
     }
 
     friend bool
-    operator==(host_name const& a, host_name const& b) noexcept
+    operator==(inline_string const& a, inline_string const& b) noexcept
     {
         return a.view() == b.view();
     }
 
     friend bool
-    operator==(host_name const& a, std::string_view b) noexcept
+    operator==(inline_string const& a, std::string_view b) noexcept
     {
         return a.view() == b;
     }
 
     friend std::ostream&
-    operator<<(std::ostream& os, host_name const& h)
+    operator<<(std::ostream& os, inline_string const& s)
     {
-        return os << h.view();
+        return os << s.view();
     }
 
 private:
-    char data_[max_size]{};
-    unsigned char size_ = 0;
+    char data_[N]{};
+    std::size_t size_ = 0;
+};
+
+/** A host name or address to listen on or connect to, stored inline: up to
+    255 bytes, which every DNS name (253) and address literal fits.
+
+    <!-- doc-test: function body -->
+    @code
+    hl7::server_options o{.host = "127.0.0.1"};
+    o.host = std::string("::1");
+    std::string_view h = o.host;
+    @endcode
+*/
+class host_name : public inline_string<255>
+{
+public:
+    using inline_string::inline_string;
 };
 
 /** Settings of one MLLP connection (client side; a server applies

@@ -185,36 +185,49 @@ struct server_request
     server_options options;
 };
 
+// The address a TCP server listens on: options.host (an address, or a
+// name resolved for listening) and options.port.
+inline asio::awaitable<asio::ip::tcp::endpoint>
+listen_endpoint(server_options const& options)
+{
+    std::string const host = options.host.str();
+    std::uint16_t const port = options.port;
+    std::error_code ec;
+    auto address = asio::ip::make_address(host, ec);
+    if (!ec)
+        co_return asio::ip::tcp::endpoint(address, port);
+    asio::ip::tcp::resolver resolver(co_await asio::this_coro::executor);
+    auto results = co_await resolver.async_resolve(host, std::to_string(port), asio::ip::tcp::resolver::passive,
+                                                   asio::use_awaitable);
+    if (results.empty())
+        throw std::system_error(asio::error::host_not_found, host);
+    co_return *results.begin();
+}
+
+// Binds and listens `state` (a server_state over asio::ip::tcp::acceptor or
+// derived from it) on options.host:port, then starts accepting.
+template<class State>
+asio::awaitable<void>
+listen_tcp(std::shared_ptr<State> const& state, server_options const& options)
+{
+    auto const ep = co_await listen_endpoint(options);
+    try {
+        state->listen(ep, options.reuse_address);
+    } catch (std::system_error const& e) {
+        throw std::system_error(e.code(), "listen on " + endpoint::from(ep).to_string());
+    }
+    state->start();
+}
+
 inline asio::awaitable<server>
 start_tcp_server(server_request request)
 {
     if (!request.cb)
         throw std::invalid_argument("start_hl7_server: empty connection handler");
     auto ex = co_await asio::this_coro::executor;
-    std::string const host = request.options.host.str();
-    std::uint16_t const port = request.options.port;
-    asio::ip::tcp::endpoint ep;
-    std::error_code ec;
-    auto address = asio::ip::make_address(host, ec);
-    if (!ec) {
-        ep = {address, port};
-    } else {
-        asio::ip::tcp::resolver resolver(ex);
-        auto results = co_await resolver.async_resolve(host, std::to_string(port), asio::ip::tcp::resolver::passive,
-                                                       asio::use_awaitable);
-        if (results.empty())
-            throw std::system_error(asio::error::host_not_found, host);
-        ep = *results.begin();
-    }
-    bool const reuse = request.options.reuse_address;
-    auto state = std::make_shared<server_state<asio::ip::tcp::acceptor>>(ex, std::move(request.cb),
-                                                                         std::move(request.options));
-    try {
-        state->listen(ep, reuse);
-    } catch (std::system_error const& e) {
-        throw std::system_error(e.code(), "listen on " + endpoint::from(ep).to_string());
-    }
-    state->start();
+    server_options const& options = request.options;
+    auto state = std::make_shared<server_state<asio::ip::tcp::acceptor>>(ex, std::move(request.cb), options);
+    co_await listen_tcp(state, options);
     co_return server(std::move(state));
 }
 

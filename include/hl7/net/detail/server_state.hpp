@@ -169,11 +169,12 @@ protected:
         }
     }
 
-    /// True if `max_connections` is reached: the caller closes the socket.
+    /// True if `max_connections` is reached (connections still being set
+    /// up, e.g. in a TLS handshake, count): the caller closes the socket.
     bool
     full(endpoint const& peer)
     {
-        if (count_.load() < options_->max_connections)
+        if (count_.load() + pending_.load() < options_->max_connections)
             return false;
         ++refused_;
         report({peer, mllp::make_error_code(mllp::error::connection_limit), nullptr});
@@ -200,6 +201,46 @@ protected:
         // Everything else happens on the connection's strand.
         asio::post(conn->get_executor(),
                    [self = shared_from_this(), c = std::shared_ptr<connection_base>(conn)] { self->run(c); });
+    }
+
+    /** An accepted stream is being set up before it is served (a TLS
+        handshake): it counts against `max_connections`, and the server is
+        not closed (`wait_closed()`) until it ended. Call `pending_ended()`
+        once, after `serve()` or after giving up. */
+    void
+    pending_started()
+    {
+        std::lock_guard lock(mu_);
+        ++pending_;
+    }
+
+    void
+    pending_ended()
+    {
+        {
+            std::lock_guard lock(mu_);
+            --pending_;
+        }
+        maybe_finished();
+    }
+
+    /// Reports an event to `server_options::on_error` (never throws).
+    void
+    report(server_event const& event) noexcept
+    {
+        if (!options_->on_error) {
+            // Nobody asked: a handler's failure must still not pass unseen.
+            try {
+                std::string line = "hl7 server: " + describe(event) + "\n";
+                std::fwrite(line.data(), 1, line.size(), stderr);
+            } catch (...) {
+            }
+            return;
+        }
+        try {
+            options_->on_error(event);
+        } catch (...) {
+        }
     }
 
     /// The accept loop ended (the server is closing).
@@ -269,24 +310,6 @@ private:
         report({conn.peer(), ec, e});
     }
 
-    void
-    report(server_event const& event) noexcept
-    {
-        if (!options_->on_error) {
-            // Nobody asked: a handler's failure must still not pass unseen.
-            try {
-                std::string line = "hl7 server: " + describe(event) + "\n";
-                std::fwrite(line.data(), 1, line.size(), stderr);
-            } catch (...) {
-            }
-            return;
-        }
-        try {
-            options_->on_error(event);
-        } catch (...) {
-        }
-    }
-
     // A connection is done when its handler returned and its stream is
     // closed, in either order; only then does it stop counting.
     void
@@ -311,7 +334,7 @@ private:
     {
         {
             std::lock_guard lock(mu_);
-            if (!closing_ || accepting_ || !connections_.empty() || finished_)
+            if (!closing_ || accepting_ || !connections_.empty() || pending_.load() != 0 || finished_)
                 return;
             finished_ = true;
         }
@@ -338,6 +361,7 @@ private:
     bool accepting_ = true;
     bool finished_ = false;
     std::atomic<std::size_t> count_{0};
+    std::atomic<std::size_t> pending_{0}; // changed under mu_, read without it by full()
     std::atomic<std::uint64_t> accepted_{0};
     std::atomic<std::uint64_t> refused_{0};
 
@@ -347,9 +371,10 @@ private:
 
 /** A server accepting with `Acceptor` (`asio::basic_socket_acceptor<Protocol>`
     for a stream protocol): each accepted socket gets a strand of its own and
-    becomes a `connection<socket>`. */
+    becomes a `connection<socket>` (or goes to `admit()` of a derived state:
+    the TLS server handshakes first). */
 template<class Acceptor>
-class server_state final : public server_core
+class server_state : public server_core
 {
 public:
     using protocol_type = typename Acceptor::protocol_type;
@@ -415,9 +440,17 @@ private:
                 socket.close(ignored);
                 continue;
             }
-            self->serve(std::move(socket));
+            self->admit(std::move(socket));
         }
         self->accepting_ended();
+    }
+
+protected:
+    /// An accepted socket within the limits: served at once by default.
+    virtual void
+    admit(socket_type socket)
+    {
+        serve(std::move(socket));
     }
 
     void
@@ -432,6 +465,7 @@ private:
         }
     }
 
+private:
     Acceptor acceptor_;
     std::function<void()> on_acceptor_closed_;
 };
