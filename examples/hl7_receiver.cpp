@@ -13,12 +13,23 @@
 //   - stops cleanly on SIGINT/SIGTERM: stops accepting, closes connections,
 //     waits for their handlers, exits 0.
 //
+// With --store sqlite:PATH or --store nats://HOST:PORT it acknowledges a
+// message only after the store has it (hl7::store_then_ack): AA means
+// "committed" (SQLite: fsynced; JetStream: a quorum of the cluster has it),
+// a resend of a stored message (same MSH-3, MSH-4, MSH-10 within
+// --dedup-window) is acknowledged without being stored again, and when the
+// store fails the connection is closed without an answer (or, with
+// --store-failure nak, answered AE) so the sender resends.
+//
 // Exit codes: 0 stopped by a signal, 1 unexpected error, 2 usage error,
-// 3 cannot listen (address in use, permission, bad host).
+// 3 cannot listen (address in use, permission, bad host), 4 cannot open the
+// store.
 
 #include "hl7_example_cli.hpp"
+#include "hl7_example_store.hpp"
 
 #include <hl7/hl7.hpp>
+#include <hl7/store/store_then_ack.hpp>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -38,6 +49,7 @@
 #include <exception>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -54,6 +66,7 @@ constexpr int exit_ok = 0;
 constexpr int exit_error = 1;
 constexpr int exit_usage = 2;
 constexpr int exit_listen = 3;
+constexpr int exit_store = 4;
 
 // The document bounds each drain() with asyncio.wait_for(..., timeout=10).
 // Here the server's write_timeout bounds every write instead (default 10 s
@@ -68,6 +81,9 @@ struct config
     bool quiet = false;
     unsigned threads = 1;
     std::chrono::steady_clock::duration shutdown_timeout = 10s;
+    /// --store and --dedup-window; no location: acknowledge on parse, as before.
+    hl7_example::store_config store{};
+    hl7::store_failure_reply store_failure = hl7::store_failure_reply::close;
 };
 
 //--------------------------------------------------------------------------
@@ -190,6 +206,10 @@ struct receiver
     std::atomic<std::uint64_t> messages{0};
     std::atomic<std::uint64_t> naks{0};
     std::atomic<bool> shutting_down{false};
+    // With --store: set before the server starts, closed after it stopped.
+    std::shared_ptr<hl7::store::message_store> store{};
+    std::atomic<std::uint64_t> duplicates{0};
+    std::atomic<std::uint64_t> store_failures{0};
 
     // The document's process_hl7_messages, for one connection.
     asio::awaitable<void>
@@ -252,6 +272,78 @@ struct receiver
             writer.close();
         co_await writer.wait_closed();
         log.event("Connection closed " + peer + " (" + why + "; " + std::to_string(count) + " frames answered)");
+    }
+
+    // With --store: store_then_ack answers every frame (AA only after the
+    // commit); this adds the connection's log lines around it.
+    asio::awaitable<void>
+    serve_stored(hl7::stream_reader reader, hl7::stream_writer writer)
+    {
+        std::string const peer = writer.peername().to_string();
+        log.event("Connection established " + peer);
+        std::uint64_t count = 0;
+        std::string why = "peer closed the connection or a timeout ended it";
+        hl7::store_then_ack_options options;
+        options.on_store_failure = cfg.store_failure;
+        // Called only while store_then_ack runs, which this frame outlives.
+        options.on_event = [this, &count, &why](hl7::store_event const& ev) {
+            ++count;
+            stored_event(ev, why);
+        };
+        try {
+            co_await hl7::store_then_ack(store, std::move(reader), std::move(writer), std::move(options));
+        }
+        catch (std::system_error const& e) {
+            why = "error: " + std::string(e.what());
+        }
+        if (shutting_down && why.rfind("peer closed", 0) == 0)
+            why = "closed by the receiver's shutdown";
+        log.event("Connection closed " + peer + " (" + why + "; " + std::to_string(count) + " frames answered)");
+    }
+
+    // The log line of one frame handled by store_then_ack.
+    void
+    stored_event(hl7::store_event const& ev, std::string& why)
+    {
+        using kind = hl7::store_event::kind;
+        std::string const id = ev.meta.control_id.empty() ? std::string("(none)") : log_safe(ev.meta.control_id);
+        switch (ev.what) {
+        case kind::stored:
+        case kind::duplicate:
+            ++messages;
+            if (ev.what == kind::duplicate)
+                ++duplicates;
+            if (!cfg.quiet)
+                log.message("Received message from " + ev.peer + ": control id " + id + ", type " +
+                            log_safe(ev.meta.message_type) + ", " + std::to_string(ev.size) + " bytes; " +
+                            (ev.what == kind::stored ? "stored as " + std::to_string(ev.id)
+                                                     : "duplicate of " + std::to_string(ev.id) + ", not stored again") +
+                            "; sent AA");
+            break;
+        case kind::store_failed: {
+            ++store_failures;
+            bool const close = cfg.store_failure == hl7::store_failure_reply::close;
+            if (!close)
+                ++naks;
+            else
+                why = "closed without an ACK: the store failed";
+            log.event("Could not store message from " + ev.peer + " (control id " + id + ", " +
+                      std::to_string(ev.size) + " bytes): " + ev.text +
+                      (close ? "; closed the connection without an ACK, the sender will resend"
+                             : "; sent NAK AE"));
+            break;
+        }
+        case kind::rejected:
+            ++naks;
+            log.event("Rejected a message from " + ev.peer + " (" + std::to_string(ev.size) + " bytes): " + ev.text +
+                      "; sent NAK " + (is_reject(ev.ec) ? "AR" : "AE"));
+            break;
+        case kind::too_large:
+            ++naks;
+            log.event("Refused a frame from " + ev.peer + ": frame is larger than the size limit of " +
+                      std::to_string(cfg.server.connection.max_frame_size) + " bytes; sent NAK AR");
+            break;
+        }
     }
 
     // create_ack() for a message, and its line in the log (metadata only,
@@ -343,34 +435,15 @@ run(config const& cfg, logger& log, receiver& r)
     auto const ex = co_await asio::this_coro::executor;
     std::atomic<bool> stop{false};
 
-    hl7::server_options options = cfg.server;
-    options.on_error = [&log, &cfg](hl7::server_event const& ev) { log_server_event(log, cfg, ev); };
-
-    std::optional<hl7::server> server;
-    try {
-        server.emplace(co_await hl7::start_hl7_server(
-            [&r](hl7::stream_reader reader, hl7::stream_writer writer) {
-                return r.serve(std::move(reader), std::move(writer));
-            },
-            std::move(options)));
-    }
-    catch (std::system_error const& e) {
-        std::cerr << "hl7_receiver: cannot listen on " << cfg.server.host << ":" << cfg.server.port << ": "
-                  << e.code().message() << std::endl;
-        co_return exit_listen;
-    }
-
-    auto const& o = cfg.server;
-    log.event("Listening on " + server->local_endpoint().to_string() + " (max frame " +
-              std::to_string(o.connection.max_frame_size) + " bytes, max " + std::to_string(o.max_connections) +
-              " connections, idle timeout " + hl7_example::describe_duration(o.idle_timeout) + ", frame timeout " +
-              hl7_example::describe_duration(o.frame_timeout) + (cfg.log_messages ? ", logging message contents" : "") +
-              ")");
-
-    asio::co_spawn(ex, flush_log_periodically(log, stop), asio::detached);
-
     // SIGINT/SIGTERM: stop accepting and close the connections (close()
-    // ends their pending reads); serve_forever() then returns.
+    // ends their pending reads); serve_forever() then returns. Installed
+    // before anything else, so that a signal sent while the store opens or
+    // as soon as "Listening" is printed stops the receiver cleanly. The
+    // handler may run on another thread (--threads): it and this coroutine
+    // each look at the other's flag after setting their own.
+    std::optional<hl7::server> server;
+    std::atomic<bool> server_ready{false};
+    std::atomic<bool> stop_requested{false};
     asio::signal_set signals(ex, SIGINT, SIGTERM);
     auto const signal_name = [](int sig) { return sig == SIGINT ? std::string("SIGINT") : std::string("SIGTERM"); };
     signals.async_wait([&](std::error_code ec, int sig) {
@@ -378,8 +451,64 @@ run(config const& cfg, logger& log, receiver& r)
             return;
         r.shutting_down = true;
         log.event("Received " + signal_name(sig) + ", shutting down");
-        server->close();
+        stop_requested = true;
+        if (server_ready)
+            server->close();
     });
+
+    if (!cfg.store.location.empty()) {
+        try {
+            r.store = co_await hl7_example::open_store(cfg.store);
+        }
+        catch (hl7::store::store_error const& e) {
+            std::cerr << "hl7_receiver: cannot open the store " << cfg.store.location << ": " << e.what()
+                      << std::endl;
+            co_return exit_store;
+        }
+    }
+
+    hl7::server_options options = cfg.server;
+    options.on_error = [&log, &cfg](hl7::server_event const& ev) { log_server_event(log, cfg, ev); };
+
+    std::error_code listen_failed;
+    try {
+        server.emplace(co_await hl7::start_hl7_server(
+            [&r](hl7::stream_reader reader, hl7::stream_writer writer) {
+                return r.store ? r.serve_stored(std::move(reader), std::move(writer))
+                               : r.serve(std::move(reader), std::move(writer));
+            },
+            std::move(options)));
+    }
+    catch (std::system_error const& e) {
+        listen_failed = e.code();
+    }
+    if (listen_failed) {
+        std::cerr << "hl7_receiver: cannot listen on " << cfg.server.host << ":" << cfg.server.port << ": "
+                  << listen_failed.message() << std::endl;
+        if (r.store)
+            co_await r.store->close();
+        co_return exit_listen;
+    }
+    server_ready = true;
+    if (stop_requested)
+        server->close();
+
+    auto const& o = cfg.server;
+    std::string stored;
+    if (r.store) {
+        stored = ", acknowledging after commit to " + r.store->description();
+        if (cfg.store.dedup_window)
+            stored += ", duplicate window " + hl7_example::describe_duration(*cfg.store.dedup_window);
+        stored += cfg.store_failure == hl7::store_failure_reply::close ? ", on store failure: close"
+                                                                       : ", on store failure: NAK AE";
+    }
+    log.event("Listening on " + server->local_endpoint().to_string() + " (max frame " +
+              std::to_string(o.connection.max_frame_size) + " bytes, max " + std::to_string(o.max_connections) +
+              " connections, idle timeout " + hl7_example::describe_duration(o.idle_timeout) + ", frame timeout " +
+              hl7_example::describe_duration(o.frame_timeout) + (cfg.log_messages ? ", logging message contents" : "") +
+              stored + ")");
+
+    asio::co_spawn(ex, flush_log_periodically(log, stop), asio::detached);
 
     int rc = exit_ok;
     try {
@@ -406,9 +535,26 @@ run(config const& cfg, logger& log, receiver& r)
                   hl7_example::describe_duration(cfg.shutdown_timeout) + "; exiting anyway");
         rc = exit_error;
     }
+    std::string store_counts;
+    if (r.store) {
+        // Puts already handed to the store are committed (and answered) first.
+        std::string failed;
+        try {
+            co_await r.store->close();
+        }
+        catch (hl7::store::store_error const& e) {
+            failed = e.what();
+        }
+        if (!failed.empty()) {
+            log.event("Closing the store failed: " + failed);
+            rc = exit_error;
+        }
+        store_counts = ", " + std::to_string(r.duplicates.load()) + " of them duplicates, " +
+                       std::to_string(r.store_failures.load()) + " not stored";
+    }
     signals.cancel();
     stop = true;
-    log.event("Stopped (" + std::to_string(r.messages.load()) + " messages acknowledged, " +
+    log.event("Stopped (" + std::to_string(r.messages.load()) + " messages acknowledged" + store_counts + ", " +
               std::to_string(r.naks.load()) + " NAKs)");
     co_return rc;
 }
@@ -450,17 +596,31 @@ usage(std::ostream& os)
           "  --strict-framing           treat bytes outside frames as errors (python-hl7's behaviour);\n"
           "                             by default they are skipped\n"
           "  --threads N                threads serving connections (default 1)\n"
-          "  --log-messages             also log message contents (may contain patient data!)\n"
+          "  --log-messages             also log message contents (may contain patient data!);\n"
+          "                             not with --store (hl7_store list --contents shows them)\n"
           "  -q, --quiet                no line per message (connections and errors are still logged)\n"
+          "\n"
+          "durable mode (acknowledge only what is stored):\n"
+          "  --store STORE              put every message in STORE and answer AA only once it is\n"
+          "                             committed; STORE is "
+       << hl7_example::store_kinds()
+       << "\n"
+          "  --dedup-window DURATION    a message whose MSH-3, MSH-4 and MSH-10 were stored this\n"
+          "                             recently is acknowledged but not stored again, e.g. 10m, 24h,\n"
+          "                             0 = off (default: the store's, 24h for SQLite, 10m for NATS)\n"
+          "  --store-failure close|nak  when the store fails: close the connection without an\n"
+          "                             answer so the sender resends (default), or answer AE\n"
           "  -h, --help                 this text\n"
           "\n"
-          "exit codes: 0 stopped by SIGINT/SIGTERM, 1 error, 2 usage error, 3 cannot listen\n";
+          "exit codes: 0 stopped by SIGINT/SIGTERM, 1 error, 2 usage error, 3 cannot listen,\n"
+          "4 cannot open the store\n";
 }
 
 config
 parse_command_line(int argc, char** argv, bool& help)
 {
     config cfg;
+    bool store_failure_given = false;
     cfg.server.write_timeout = default_write_timeout;
     cfg.server.port = 2575;
     hl7_example::arguments args(argc, argv);
@@ -507,10 +667,32 @@ parse_command_line(int argc, char** argv, bool& help)
             args.flag();
             cfg.quiet = true;
         }
+        else if (args.is("--store")) {
+            cfg.store.location = args.value();
+            hl7_example::check_store_location(cfg.store.location);
+        }
+        else if (args.is("--dedup-window")) {
+            cfg.store.dedup_window = args.duration();
+        }
+        else if (args.is("--store-failure")) {
+            std::string const v = args.value();
+            if (v == "close")
+                cfg.store_failure = hl7::store_failure_reply::close;
+            else if (v == "nak")
+                cfg.store_failure = hl7::store_failure_reply::nak;
+            else
+                throw hl7_example::usage_error("--store-failure wants close or nak, not \"" + v + "\"");
+            store_failure_given = true;
+        }
         else {
             args.unknown();
         }
     }
+    if (cfg.store.location.empty() && (cfg.store.dedup_window || store_failure_given))
+        throw hl7_example::usage_error("--dedup-window and --store-failure need --store");
+    if (!cfg.store.location.empty() && cfg.log_messages)
+        throw hl7_example::usage_error("--log-messages does not work with --store (hl7_store list --contents shows "
+                                       "stored messages)");
     return cfg;
 }
 
