@@ -26,6 +26,7 @@
 // store.
 
 #include "hl7_example_cli.hpp"
+#include "hl7_example_log.hpp"
 #include "hl7_example_store.hpp"
 
 #include <hl7/hl7.hpp>
@@ -61,6 +62,9 @@
 namespace {
 
 using namespace std::chrono_literals;
+using hl7_example::flush_log_periodically;
+using hl7_example::log_safe;
+using hl7_example::logger;
 
 constexpr int exit_ok = 0;
 constexpr int exit_error = 1;
@@ -85,92 +89,6 @@ struct config
     hl7_example::store_config store{};
     hl7::store_failure_reply store_failure = hl7::store_failure_reply::close;
 };
-
-//--------------------------------------------------------------------------
-// Logging. One line per event, UTC timestamp first, to stdout. Lifecycle
-// and error lines are flushed at once; per-message lines are buffered and
-// flushed every 100 ms, so that logging does not cost a system call per
-// message under load.
-
-class logger
-{
-public:
-    void
-    event(std::string_view text)
-    {
-        std::lock_guard lock(mutex_);
-        append(text);
-        flush_locked();
-    }
-
-    void
-    message(std::string_view text)
-    {
-        std::lock_guard lock(mutex_);
-        append(text);
-        if (buffer_.size() > (64u << 10))
-            flush_locked();
-    }
-
-    void
-    flush()
-    {
-        std::lock_guard lock(mutex_);
-        flush_locked();
-    }
-
-private:
-    void
-    append(std::string_view text)
-    {
-        using namespace std::chrono;
-        auto const now = system_clock::now();
-        std::time_t const t = system_clock::to_time_t(now);
-        auto const ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
-        std::tm tm{};
-        gmtime_r(&t, &tm);
-        char stamp[96];
-        std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ ", tm.tm_year + 1900, tm.tm_mon + 1,
-                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-        buffer_ += stamp;
-        buffer_ += text;
-        buffer_ += '\n';
-    }
-
-    void
-    flush_locked()
-    {
-        if (!buffer_.empty()) {
-            std::fwrite(buffer_.data(), 1, buffer_.size(), stdout);
-            std::fflush(stdout);
-            buffer_.clear();
-        }
-    }
-
-    std::mutex mutex_;
-    std::string buffer_;
-};
-
-// Values copied from a message into the log must stay on one line and show
-// what they are even when they are not text.
-std::string
-log_safe(std::string_view v, std::size_t max = 64)
-{
-    std::string out;
-    for (char c : v.substr(0, max)) {
-        auto const u = static_cast<unsigned char>(c);
-        if (u < 0x20 || u == 0x7f) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\x%02X", u);
-            out += buf;
-        }
-        else
-            out += c;
-    }
-    if (v.size() > max)
-        out += "...";
-    return out;
-}
 
 std::string
 segments_on_lines(std::string text)
@@ -386,18 +304,6 @@ struct receiver
         return nak;
     }
 };
-
-// Flushes buffered log lines every 100 ms until `stop` is set.
-asio::awaitable<void>
-flush_log_periodically(logger& log, std::atomic<bool> const& stop)
-{
-    asio::steady_timer timer(co_await asio::this_coro::executor);
-    while (!stop) {
-        timer.expires_after(100ms);
-        co_await timer.async_wait(asio::use_awaitable);
-        log.flush();
-    }
-}
 
 // What the server itself reports: refused connections, connections closed
 // by a limit, accept errors, handlers that failed.
