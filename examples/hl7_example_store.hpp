@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,6 +37,8 @@ struct store_config
     std::string location{};
     /// `--dedup-window`; empty: the store's default.
     std::optional<std::chrono::milliseconds> dedup_window{};
+    /// `--store-max-size`: the store's size limit in bytes; 0: none but the disk's.
+    std::uint64_t max_bytes = 0;
 };
 
 /// The kinds of store this build can open, for --help ("sqlite:PATH, nats://HOST:PORT[,...]").
@@ -118,6 +121,7 @@ open_store(store_config cfg)
             // Delivered messages are kept at least as long as the window needs them.
             o.retention = std::max(o.retention, *cfg.dedup_window);
         }
+        o.max_bytes = cfg.max_bytes;
         co_return co_await hl7::store::open_sqlite_store(where.rest, o);
     }
 #endif
@@ -129,6 +133,8 @@ open_store(store_config cfg)
             o.dedup_window = *cfg.dedup_window;
             o.retention = std::max(o.retention, *cfg.dedup_window);
         }
+        // Also only for a stream created now.
+        o.max_bytes = static_cast<std::int64_t>(cfg.max_bytes);
         co_return co_await hl7::store::open_jetstream_store(nats_server_list(cfg.location), o);
     }
 #endif

@@ -514,6 +514,8 @@ usage(std::ostream& os)
           "  --dedup-window DURATION    a message whose MSH-3, MSH-4 and MSH-10 were stored this\n"
           "                             recently is acknowledged but not stored again, e.g. 10m, 24h,\n"
           "                             0 = off (default: the store's, 24h for SQLite, 10m for NATS)\n"
+          "  --store-max-size BYTES     refuse messages once the store is this large, e.g. 512M\n"
+          "                             (default: no limit but the disk; NATS: a new stream's limit)\n"
           "  --store-failure close|nak  when the store fails: close the connection without an\n"
           "                             answer so the sender resends (default), or answer AE\n"
           "  -h, --help                 this text\n"
@@ -580,6 +582,9 @@ parse_command_line(int argc, char** argv, bool& help)
         else if (args.is("--dedup-window")) {
             cfg.store.dedup_window = args.duration();
         }
+        else if (args.is("--store-max-size")) {
+            cfg.store.max_bytes = args.size();
+        }
         else if (args.is("--store-failure")) {
             std::string const v = args.value();
             if (v == "close")
@@ -594,8 +599,8 @@ parse_command_line(int argc, char** argv, bool& help)
             args.unknown();
         }
     }
-    if (cfg.store.location.empty() && (cfg.store.dedup_window || store_failure_given))
-        throw hl7_example::usage_error("--dedup-window and --store-failure need --store");
+    if (cfg.store.location.empty() && (cfg.store.dedup_window || store_failure_given || cfg.store.max_bytes))
+        throw hl7_example::usage_error("--dedup-window, --store-max-size and --store-failure need --store");
     if (!cfg.store.location.empty() && cfg.log_messages)
         throw hl7_example::usage_error("--log-messages does not work with --store (hl7_store list --contents shows "
                                        "stored messages)");
