@@ -51,6 +51,8 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
+#include <vector>
 
 namespace {
 
@@ -80,6 +82,8 @@ struct config
     std::chrono::steady_clock::duration drain = 10s;
     bool exit_when_idle = false;
     bool quiet = false;
+    /// --drop-sender: (MSH-3, MSH-4) pairs whose messages are settled without sending.
+    std::vector<std::pair<std::string, std::string>> drop_senders{};
 };
 
 std::string
@@ -111,7 +115,7 @@ struct forwarder
     std::size_t in_flight = 0;
     bool stopping = false;
     std::optional<asio::steady_timer> changed{}; // cancelled when in_flight drops or on stop
-    std::uint64_t delivered = 0, retried = 0, dead = 0, put_back = 0, settle_failures = 0;
+    std::uint64_t delivered = 0, retried = 0, dead = 0, put_back = 0, settle_failures = 0, dropped = 0;
 
     void
     wake()
@@ -194,6 +198,13 @@ struct forwarder
         std::string const who = "id " + std::to_string(m.id) + " (control id " +
                                 (m.meta.control_id.empty() ? std::string("(none)") : log_safe(m.meta.control_id)) +
                                 ")";
+        for (auto const& [app, facility] : cfg.drop_senders)
+            if (m.meta.sending_application == app && m.meta.sending_facility == facility) {
+                // Not for downstream (e.g. the load balancer's health-check probes).
+                if (co_await settle(m.id, who, settle_as::delivered, 0ms, {}))
+                    ++dropped;
+                co_return;
+            }
         hl7::send_outcome const o = co_await client->send_block(std::move(m.payload));
         using hl7::send_fate;
 
@@ -383,7 +394,8 @@ run(config const& cfg, logger& log, forwarder& f)
     log_stop = true;
     log.event("Stopped (" + std::to_string(f.delivered) + " delivered, " + std::to_string(f.retried) +
               " retries scheduled, " + std::to_string(f.dead) + " dead letters, " + std::to_string(f.put_back) +
-              " put back unsent, " + std::to_string(f.settle_failures) + " store errors)");
+              " put back unsent, " + std::to_string(f.dropped) + " dropped, " + std::to_string(f.settle_failures) +
+              " store errors)");
     co_return rc;
 }
 
@@ -427,6 +439,9 @@ usage(std::ostream& os)
           "  --drain SECONDS            on stop, how long messages in flight may take (default "
        << hl7_example::describe_duration(d.drain)
        << ")\n"
+          "  --drop-sender APP/FACILITY settle messages whose MSH-3 and MSH-4 are these without\n"
+          "                             sending them (e.g. HL7PROBE/HAPROXY, a load balancer's\n"
+          "                             health checks); repeatable\n"
           "  --exit-when-idle           stop when nothing is left to deliver (dead letters aside)\n"
           "  -q, --quiet                no line per delivered message (failures are still logged)\n"
           "  -h, --help                 this text\n"
@@ -480,6 +495,13 @@ parse_command_line(int argc, char** argv, bool& help)
             cfg.connect_timeout = args.seconds();
         else if (args.is("--drain"))
             cfg.drain = args.seconds();
+        else if (args.is("--drop-sender")) {
+            std::string const v = args.value();
+            auto const slash = v.find('/');
+            if (slash == std::string::npos)
+                throw hl7_example::usage_error("--drop-sender wants APP/FACILITY (MSH-3/MSH-4), not \"" + v + "\"");
+            cfg.drop_senders.emplace_back(v.substr(0, slash), v.substr(slash + 1));
+        }
         else if (args.is("--exit-when-idle")) {
             args.flag();
             cfg.exit_when_idle = true;
