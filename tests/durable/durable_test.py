@@ -22,6 +22,13 @@ Python's sqlite3 on the store files, what an AA promised:
                    stored, the log says why, the receiver recovers by itself;
                    --store-failure nak answers AE; a full store (--store-max-size)
                    refuses, and a restart with room takes the resends.
+  forwarder_verdicts  hl7_forwarder against a scripted downstream (a Python
+                   MLLP server in this process) that answers AR to some
+                   messages and AE to others: AR is a dead letter at once, AE
+                   is retried with back-off and a dead letter after
+                   --max-attempts, the sender waits meanwhile (order), the
+                   rest is delivered once; hl7_store lists and requeues the
+                   dead letters.
   duplicates       resends within --dedup-window are acknowledged and stored
                    once; after the window they are stored again.
   kit_kill         the scale-out kit (examples/scale-out/scale-out.sh, needs
@@ -321,6 +328,106 @@ def forwarder_crash(env):
           "each of the %d senders' messages arrived in the order they were stored" % len(senders))
 
 
+class ScriptedReceiver:
+    """A downstream MLLP receiver that answers by control id: ids starting
+    with REJ get AR, with ERR get AE, the rest AA. Records every arrival."""
+
+    def __init__(self):
+        import socket
+        import threading
+        self.arrivals = []
+        self.lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = False
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        import threading
+        while not self.stopped:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
+
+    def serve(self, conn):
+        buf = b""
+        with conn:
+            while True:
+                try:
+                    data = conn.recv(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                buf += data
+                while b"\x1c\r" in buf:
+                    frame, buf = buf.split(b"\x1c\r", 1)
+                    msg = frame[frame.find(b"\x0b") + 1:].decode("utf-8", "replace")
+                    msh = msg.split("\r", 1)[0].split("|")
+                    cid = msh[9]
+                    code = "AR" if cid.startswith("REJ") else "AE" if cid.startswith("ERR") else "AA"
+                    with self.lock:
+                        self.arrivals.append((msh[2] + "/" + msh[3], cid))
+                    ack = ("MSH|^~\\&|DOWN|DOWN|%s|%s|20260101120000||ACK|A%s|P|2.5\rMSA|%s|%s|%s\r"
+                           % (msh[2], msh[3], cid, code, cid, "scripted " + code))
+                    conn.sendall(b"\x0b" + ack.encode() + b"\x1c\r")
+
+    def close(self):
+        self.stopped = True
+        self.sock.close()
+
+
+def forwarder_verdicts(env):
+    up = env.path("up.db")
+    ids = {"LAB/NORTH": ["A00", "A01", "A02", "REJA03", "A04", "A05"],
+           "RAD/SOUTH": ["B00", "B01", "ERRB02", "B03", "B04", "B05"]}
+    blocks = []
+    for i in range(6):
+        for sender, cids in ids.items():
+            app, fac = sender.split("/")
+            blocks.append(MESSAGE.format(app=app, fac=fac, cid=cids[i]))
+    with open(env.path("messages.hl7"), "w", newline="") as f:
+        f.write("\n\n".join(blocks) + "\n")
+    rec, port = env.receiver(up, log="upstream.log")
+    check(env.sender(port, ["--loose", env.path("messages.hl7")]).wait() == 0, "12 messages stored upstream")
+    check(rec.stop() == 0, "the upstream receiver stopped")
+
+    down = ScriptedReceiver()
+    try:
+        fwd = env.forwarder(up, down.port, ["--window", "4", "--max-attempts", "3", "--retry-delay", "100ms",
+                                            "--max-retry-delay", "200ms", "--exit-when-idle"])
+        check(fwd.wait(60) == 0, "the forwarder settled everything and exited (--exit-when-idle)")
+    finally:
+        down.close()
+    log = fwd.text()
+    print(log.strip().splitlines()[-1], flush=True)
+    got = {}
+    for sender, cid in down.arrivals:
+        got.setdefault(sender, []).append(cid)
+    check(got["LAB/NORTH"] == ids["LAB/NORTH"], "LAB/NORTH: each sent once, in order, the AR'd one once: %s" % got["LAB/NORTH"])
+    expected_b = ["B00", "B01", "ERRB02", "ERRB02", "ERRB02", "B03", "B04", "B05"]
+    check(got["RAD/SOUTH"] == expected_b,
+          "RAD/SOUTH: the AE'd message tried 3 times while the sender's next waited: %s" % got["RAD/SOUTH"])
+    states = dict(rows(up, "SELECT control_id, state FROM messages"))
+    check(states["REJA03"] == 2 and states["ERRB02"] == 2, "the AR'd and the thrice AE'd messages are dead letters")
+    check(all(v == 1 for k, v in states.items() if k not in ("REJA03", "ERRB02")), "the other 10 are delivered")
+    check(re.search(r"Gave up on id \d+ \(control id REJA03\): .*answered AR", log) is not None,
+          "the log says why REJA03 was given up (AR)")
+    check(re.search(r"Not delivered id \d+ \(control id ERRB02\): .*answered AE.*attempt 1 of 3, retrying in 100 ms", log)
+          is not None, "the log shows the AE'd message's retries with back-off")
+    listing = subprocess.run([env.exe("hl7_store"), "list", "--store", "sqlite:" + up], capture_output=True, text=True)
+    check("REJA03" in listing.stdout and "ERRB02" in listing.stdout and "answered AE: scripted AE (3 failed attempts)"
+          in listing.stdout, "hl7_store list shows both dead letters with their reasons")
+    requeue = subprocess.run([env.exe("hl7_store"), "requeue", "--all", "--store", "sqlite:" + up],
+                             capture_output=True, text=True)
+    check(requeue.returncode == 0 and "requeued 2 dead letters" in requeue.stdout, "hl7_store requeue --all")
+
+
 def hold_write_lock(db, seconds):
     """Another process holds the database's write lock (a stuck job, a backup
     tool): the receiver's commits wait its lock deadline, then fail."""
@@ -561,7 +668,8 @@ def kit_kill(env):
     check(copies <= 2 * window, "extra copies downstream (%d) are at most the messages in flight (%d)" % (copies, 2 * window))
 
 
-SCENARIOS = {f.__name__: f for f in (receiver_crash, forwarder_crash, store_failure, duplicates, kit_kill)}
+SCENARIOS = {f.__name__: f for f in (receiver_crash, forwarder_crash, forwarder_verdicts, store_failure, duplicates,
+                                      kit_kill)}
 
 
 def main():
