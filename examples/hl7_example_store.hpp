@@ -39,6 +39,9 @@ struct store_config
     std::optional<std::chrono::milliseconds> dedup_window{};
     /// `--store-max-size`: the store's size limit in bytes; 0: none but the disk's.
     std::uint64_t max_bytes = 0;
+    /** Create a missing SQLite file. A receiver does; a forwarder does not,
+        so that a mistyped path is an error rather than an empty queue. */
+    bool create_if_missing = true;
 };
 
 /// The kinds of store this build can open, for --help ("sqlite:PATH, nats://HOST:PORT[,...]").
@@ -122,6 +125,7 @@ open_store(store_config cfg)
             o.retention = std::max(o.retention, *cfg.dedup_window);
         }
         o.max_bytes = cfg.max_bytes;
+        o.create_if_missing = cfg.create_if_missing;
         co_return co_await hl7::store::open_sqlite_store(where.rest, o);
     }
 #endif

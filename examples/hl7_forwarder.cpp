@@ -414,7 +414,7 @@ usage(std::ostream& os)
           "crash is sent again). SIGINT/SIGTERM stop it and print its counts.\n"
           "\n"
           "options:\n"
-          "  --store STORE              where the messages are: "
+          "  --store STORE              where the messages are (an SQLite file must exist): "
        << hl7_example::store_kinds()
        << "\n"
           "  --to HOST:PORT             the receiver to deliver to ([v6-address]:PORT too)\n"
@@ -478,6 +478,7 @@ parse_command_line(int argc, char** argv, bool& help)
         else if (args.is("--store")) {
             cfg.store.location = args.value();
             hl7_example::check_store_location(cfg.store.location);
+            cfg.store.create_if_missing = false;
         }
         else if (args.is("--to"))
             parse_target(args.value(), cfg);
