@@ -605,11 +605,14 @@ def kit_kill(env):
                 raise Failure("hl7_stream_dump failed: " + r.stderr)
             return [line.split("\t", 1)[1] for line in r.stdout.splitlines() if "\t" in line]
 
+        # At most 1,500/s: the run lasts at least 13 s, so the kills below
+        # (at 3 s and 6 s) land while it sends, however fast the machine.
         loader = env.sender(ports[6], ["--connections", "8", "--new-ids", "--repeat", str(total), "--retries", "60",
+                                       "--rate", "1500",
                                        "--timeout", "10", "--outcomes", env.path("outcomes.txt")])
-        # By time: the loader (8 connections through HAProxy) outruns the
-        # forwarder, so the kills land while it sends: receiver 1 after 3 s,
-        # NATS server 2 (a stream or consumer leader, maybe) 3 s later.
+        # By time (the loader outruns the forwarder, so the downstream count
+        # would come too late): receiver 1 after 3 s, NATS server 2 (a stream
+        # or consumer leader, maybe) 3 s later.
         time.sleep(3)
         check(loader.running(), "the loader is still sending when receiver 1 is killed")
         rc, out = kit_cmd("receiver", "1", "kill")
