@@ -131,6 +131,45 @@ public:
         return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(v));
     }
 
+    /** A duration: a number with a unit, `ms`, `s`, `m`, `h` or `d`
+        ("500ms", "90s", "10m", "24h"); a bare number is seconds. 0 is
+        allowed (it usually means "off"). */
+    std::chrono::milliseconds
+    duration()
+    {
+        std::string const name(current_);
+        std::string const text = value();
+        std::size_t digits = 0;
+        while (digits < text.size() && ((text[digits] >= '0' && text[digits] <= '9') || text[digits] == '.'))
+            ++digits;
+        std::string_view const unit = std::string_view(text).substr(digits);
+        double per_unit = 0; // milliseconds
+        if (unit.empty() || unit == "s")
+            per_unit = 1e3;
+        else if (unit == "ms")
+            per_unit = 1;
+        else if (unit == "m" || unit == "min")
+            per_unit = 60e3;
+        else if (unit == "h")
+            per_unit = 3600e3;
+        else if (unit == "d")
+            per_unit = 86400e3;
+        double v = -1;
+        std::size_t used = 0;
+        if (digits > 0 && per_unit > 0) {
+            try {
+                v = std::stod(text.substr(0, digits), &used);
+            }
+            catch (std::exception const&) {
+                used = 0;
+            }
+        }
+        // Up to ten years: far beyond any window, and no overflow below.
+        if (used == 0 || used != digits || !(v >= 0) || v * per_unit > 3.2e11)
+            throw usage_error(name + " wants a duration such as 500ms, 90s, 10m, 24h or 7d, not \"" + text + "\"");
+        return std::chrono::milliseconds(static_cast<std::int64_t>(v * per_unit + 0.5));
+    }
+
     [[noreturn]] void
     unknown() const
     {

@@ -17,16 +17,27 @@
 //     reloads the certificate files on SIGHUP (keeping the current ones if
 //     the new files do not load).
 //
+// With --store sqlite:PATH or --store nats://HOST:PORT it acknowledges a
+// message only after the store has it (hl7::store_then_ack): AA means
+// "committed" (SQLite: fsynced; JetStream: a quorum of the cluster has it),
+// a resend of a stored message (same MSH-3, MSH-4, MSH-10 within
+// --dedup-window) is acknowledged without being stored again, and when the
+// store fails the connection is closed without an answer (or, with
+// --store-failure nak, answered AE) so the sender resends.
+//
 // Exit codes: 0 stopped by a signal, 1 unexpected error, 2 usage error,
 // 3 cannot listen (address in use, permission, bad host), 4 cannot load the
-// TLS certificate, key or CA files.
+// TLS certificate, key or CA files, or cannot open the store.
 
 #include "hl7_example_cli.hpp"
+#include "hl7_example_log.hpp"
+#include "hl7_example_store.hpp"
 
 #include <hl7/hl7.hpp>
 #if HL7_EXAMPLES_TLS
 #include <hl7/tls.hpp>
 #endif
+#include <hl7/store/store_then_ack.hpp>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -46,6 +57,7 @@
 #include <exception>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -57,12 +69,16 @@
 namespace {
 
 using namespace std::chrono_literals;
+using hl7_example::flush_log_periodically;
+using hl7_example::log_safe;
+using hl7_example::logger;
 
 constexpr int exit_ok = 0;
 constexpr int exit_error = 1;
 constexpr int exit_usage = 2;
 constexpr int exit_listen = 3;
-constexpr int exit_tls = 4;
+constexpr int exit_tls = 4;   // the TLS files cannot be loaded
+constexpr int exit_store = 4; // the store cannot be opened
 
 // The document bounds each drain() with asyncio.wait_for(..., timeout=10).
 // Here the server's write_timeout bounds every write instead (default 10 s
@@ -80,93 +96,10 @@ struct config
 #if HL7_EXAMPLES_TLS
     std::optional<hl7::tls_server_options> tls;
 #endif
+    /// --store and --dedup-window; no location: acknowledge on parse, as before.
+    hl7_example::store_config store{};
+    hl7::store_failure_reply store_failure = hl7::store_failure_reply::close;
 };
-
-//--------------------------------------------------------------------------
-// Logging. One line per event, UTC timestamp first, to stdout. Lifecycle
-// and error lines are flushed at once; per-message lines are buffered and
-// flushed every 100 ms, so that logging does not cost a system call per
-// message under load.
-
-class logger
-{
-public:
-    void
-    event(std::string_view text)
-    {
-        std::lock_guard lock(mutex_);
-        append(text);
-        flush_locked();
-    }
-
-    void
-    message(std::string_view text)
-    {
-        std::lock_guard lock(mutex_);
-        append(text);
-        if (buffer_.size() > (64u << 10))
-            flush_locked();
-    }
-
-    void
-    flush()
-    {
-        std::lock_guard lock(mutex_);
-        flush_locked();
-    }
-
-private:
-    void
-    append(std::string_view text)
-    {
-        using namespace std::chrono;
-        auto const now = system_clock::now();
-        std::time_t const t = system_clock::to_time_t(now);
-        auto const ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
-        std::tm tm{};
-        gmtime_r(&t, &tm);
-        char stamp[96];
-        std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ ", tm.tm_year + 1900, tm.tm_mon + 1,
-                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-        buffer_ += stamp;
-        buffer_ += text;
-        buffer_ += '\n';
-    }
-
-    void
-    flush_locked()
-    {
-        if (!buffer_.empty()) {
-            std::fwrite(buffer_.data(), 1, buffer_.size(), stdout);
-            std::fflush(stdout);
-            buffer_.clear();
-        }
-    }
-
-    std::mutex mutex_;
-    std::string buffer_;
-};
-
-// Values copied from a message into the log must stay on one line and show
-// what they are even when they are not text.
-std::string
-log_safe(std::string_view v, std::size_t max = 64)
-{
-    std::string out;
-    for (char c : v.substr(0, max)) {
-        auto const u = static_cast<unsigned char>(c);
-        if (u < 0x20 || u == 0x7f) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\x%02X", u);
-            out += buf;
-        }
-        else
-            out += c;
-    }
-    if (v.size() > max)
-        out += "...";
-    return out;
-}
 
 std::string
 segments_on_lines(std::string text)
@@ -202,6 +135,10 @@ struct receiver
     std::atomic<std::uint64_t> messages{0};
     std::atomic<std::uint64_t> naks{0};
     std::atomic<bool> shutting_down{false};
+    // With --store: set before the server starts, closed after it stopped.
+    std::shared_ptr<hl7::store::message_store> store{};
+    std::atomic<std::uint64_t> duplicates{0};
+    std::atomic<std::uint64_t> store_failures{0};
 
     // The document's process_hl7_messages, for one connection.
     asio::awaitable<void>
@@ -282,6 +219,78 @@ struct receiver
         return {};
     }
 
+    // With --store: store_then_ack answers every frame (AA only after the
+    // commit); this adds the connection's log lines around it.
+    asio::awaitable<void>
+    serve_stored(hl7::stream_reader reader, hl7::stream_writer writer)
+    {
+        std::string const peer = writer.peername().to_string();
+        log.event("Connection established " + peer + tls_description(reader));
+        std::uint64_t count = 0;
+        std::string why = "peer closed the connection or a timeout ended it";
+        hl7::store_then_ack_options options;
+        options.on_store_failure = cfg.store_failure;
+        // Called only while store_then_ack runs, which this frame outlives.
+        options.on_event = [this, &count, &why](hl7::store_event const& ev) {
+            ++count;
+            stored_event(ev, why);
+        };
+        try {
+            co_await hl7::store_then_ack(store, std::move(reader), std::move(writer), std::move(options));
+        }
+        catch (std::system_error const& e) {
+            why = "error: " + std::string(e.what());
+        }
+        if (shutting_down && why.rfind("peer closed", 0) == 0)
+            why = "closed by the receiver's shutdown";
+        log.event("Connection closed " + peer + " (" + why + "; " + std::to_string(count) + " frames answered)");
+    }
+
+    // The log line of one frame handled by store_then_ack.
+    void
+    stored_event(hl7::store_event const& ev, std::string& why)
+    {
+        using kind = hl7::store_event::kind;
+        std::string const id = ev.meta.control_id.empty() ? std::string("(none)") : log_safe(ev.meta.control_id);
+        switch (ev.what) {
+        case kind::stored:
+        case kind::duplicate:
+            ++messages;
+            if (ev.what == kind::duplicate)
+                ++duplicates;
+            if (!cfg.quiet)
+                log.message("Received message from " + ev.peer + ": control id " + id + ", type " +
+                            log_safe(ev.meta.message_type) + ", " + std::to_string(ev.size) + " bytes; " +
+                            (ev.what == kind::stored ? "stored as " + std::to_string(ev.id)
+                                                     : "duplicate of " + std::to_string(ev.id) + ", not stored again") +
+                            "; sent AA");
+            break;
+        case kind::store_failed: {
+            ++store_failures;
+            bool const close = cfg.store_failure == hl7::store_failure_reply::close;
+            if (!close)
+                ++naks;
+            else
+                why = "closed without an ACK: the store failed";
+            log.event("Could not store message from " + ev.peer + " (control id " + id + ", " +
+                      std::to_string(ev.size) + " bytes): " + ev.text +
+                      (close ? "; closed the connection without an ACK, the sender will resend"
+                             : "; sent NAK AE"));
+            break;
+        }
+        case kind::rejected:
+            ++naks;
+            log.event("Rejected a message from " + ev.peer + " (" + std::to_string(ev.size) + " bytes): " + ev.text +
+                      "; sent NAK " + (is_reject(ev.ec) ? "AR" : "AE"));
+            break;
+        case kind::too_large:
+            ++naks;
+            log.event("Refused a frame from " + ev.peer + ": frame is larger than the size limit of " +
+                      std::to_string(cfg.server.connection.max_frame_size) + " bytes; sent NAK AR");
+            break;
+        }
+    }
+
     // create_ack() for a message, and its line in the log (metadata only,
     // unless --log-messages).
     hl7::message
@@ -322,18 +331,6 @@ struct receiver
         return nak;
     }
 };
-
-// Flushes buffered log lines every 100 ms until `stop` is set.
-asio::awaitable<void>
-flush_log_periodically(logger& log, std::atomic<bool> const& stop)
-{
-    asio::steady_timer timer(co_await asio::this_coro::executor);
-    while (!stop) {
-        timer.expires_after(100ms);
-        co_await timer.async_wait(asio::use_awaitable);
-        log.flush();
-    }
-}
 
 // What the server itself reports: refused connections, connections closed
 // by a limit, accept errors, handlers that failed.
@@ -400,52 +397,19 @@ run(config const& cfg, logger& log, receiver& r)
     auto const ex = co_await asio::this_coro::executor;
     std::atomic<bool> stop{false};
 
-    hl7::server_options options = cfg.server;
-    options.on_error = [&log, &cfg](hl7::server_event const& ev) { log_server_event(log, cfg, ev); };
-
-    auto handler = [&r](hl7::stream_reader reader, hl7::stream_writer writer) {
-        return r.serve(std::move(reader), std::move(writer));
-    };
+    // SIGINT/SIGTERM: stop accepting and close the connections (close()
+    // ends their pending reads); serve_forever() then returns. Installed
+    // before anything else, so that a signal sent while the store opens or
+    // as soon as "Listening" is printed stops the receiver cleanly. The
+    // handler may run on another thread (--threads): it and this coroutine
+    // each look at the other's flag after setting their own.
     std::optional<hl7::server> plain_server;
 #if HL7_EXAMPLES_TLS
     std::optional<hl7::tls_server> tls_server;
 #endif
-    hl7::server* server = nullptr;
-    try {
-#if HL7_EXAMPLES_TLS
-        if (cfg.tls) {
-            tls_server.emplace(co_await hl7::start_hl7_tls_server(handler, std::move(options), *cfg.tls));
-            server = &*tls_server;
-        }
-#endif
-        if (!server) {
-            plain_server.emplace(co_await hl7::start_hl7_server(handler, std::move(options)));
-            server = &*plain_server;
-        }
-    }
-#if HL7_EXAMPLES_TLS
-    catch (hl7::tls::tls_error const& e) {
-        std::cerr << "hl7_receiver: " << e.what() << std::endl;
-        co_return exit_tls;
-    }
-#endif
-    catch (std::system_error const& e) {
-        std::cerr << "hl7_receiver: cannot listen on " << cfg.server.host << ":" << cfg.server.port << ": "
-                  << e.code().message() << std::endl;
-        co_return exit_listen;
-    }
-
-    auto const& o = cfg.server;
-    log.event("Listening on " + server->local_endpoint().to_string() + " (max frame " +
-              std::to_string(o.connection.max_frame_size) + " bytes, max " + std::to_string(o.max_connections) +
-              " connections, idle timeout " + hl7_example::describe_duration(o.idle_timeout) + ", frame timeout " +
-              hl7_example::describe_duration(o.frame_timeout) + (cfg.log_messages ? ", logging message contents" : "") +
-              tls_settings(cfg) + ")");
-
-    asio::co_spawn(ex, flush_log_periodically(log, stop), asio::detached);
-
-    // SIGINT/SIGTERM: stop accepting and close the connections (close()
-    // ends their pending reads); serve_forever() then returns.
+    hl7::server* server = nullptr; // whichever of the two runs
+    std::atomic<bool> server_ready{false};
+    std::atomic<bool> stop_requested{false};
     asio::signal_set signals(ex, SIGINT, SIGTERM);
     auto const signal_name = [](int sig) { return sig == SIGINT ? std::string("SIGINT") : std::string("SIGTERM"); };
     signals.async_wait([&](std::error_code ec, int sig) {
@@ -453,7 +417,9 @@ run(config const& cfg, logger& log, receiver& r)
             return;
         r.shutting_down = true;
         log.event("Received " + signal_name(sig) + ", shutting down");
-        server->close();
+        stop_requested = true;
+        if (server_ready)
+            server->close();
     });
 
 #if HL7_EXAMPLES_TLS
@@ -475,6 +441,80 @@ run(config const& cfg, logger& log, receiver& r)
     if (cfg.tls)
         hangup.async_wait(on_hangup);
 #endif
+
+    if (!cfg.store.location.empty()) {
+        try {
+            r.store = co_await hl7_example::open_store(cfg.store);
+        }
+        catch (hl7::store::store_error const& e) {
+            std::cerr << "hl7_receiver: cannot open the store " << cfg.store.location << ": " << e.what()
+                      << std::endl;
+            co_return exit_store;
+        }
+    }
+
+    hl7::server_options options = cfg.server;
+    options.on_error = [&log, &cfg](hl7::server_event const& ev) { log_server_event(log, cfg, ev); };
+
+    auto handler = [&r](hl7::stream_reader reader, hl7::stream_writer writer) {
+        return r.store ? r.serve_stored(std::move(reader), std::move(writer))
+                       : r.serve(std::move(reader), std::move(writer));
+    };
+    std::error_code listen_failed;
+    std::string tls_failed;
+    try {
+#if HL7_EXAMPLES_TLS
+        if (cfg.tls) {
+            tls_server.emplace(co_await hl7::start_hl7_tls_server(handler, std::move(options), *cfg.tls));
+            server = &*tls_server;
+        }
+#endif
+        if (!server) {
+            plain_server.emplace(co_await hl7::start_hl7_server(handler, std::move(options)));
+            server = &*plain_server;
+        }
+    }
+#if HL7_EXAMPLES_TLS
+    catch (hl7::tls::tls_error const& e) {
+        tls_failed = e.what();
+    }
+#endif
+    catch (std::system_error const& e) {
+        listen_failed = e.code();
+    }
+    if (!tls_failed.empty()) {
+        std::cerr << "hl7_receiver: " << tls_failed << std::endl;
+        if (r.store)
+            co_await r.store->close();
+        co_return exit_tls;
+    }
+    if (listen_failed) {
+        std::cerr << "hl7_receiver: cannot listen on " << cfg.server.host << ":" << cfg.server.port << ": "
+                  << listen_failed.message() << std::endl;
+        if (r.store)
+            co_await r.store->close();
+        co_return exit_listen;
+    }
+    server_ready = true;
+    if (stop_requested)
+        server->close();
+
+    auto const& o = cfg.server;
+    std::string stored;
+    if (r.store) {
+        stored = ", acknowledging after commit to " + r.store->description();
+        if (cfg.store.dedup_window)
+            stored += ", duplicate window " + hl7_example::describe_duration(*cfg.store.dedup_window);
+        stored += cfg.store_failure == hl7::store_failure_reply::close ? ", on store failure: close"
+                                                                       : ", on store failure: NAK AE";
+    }
+    log.event("Listening on " + server->local_endpoint().to_string() + " (max frame " +
+              std::to_string(o.connection.max_frame_size) + " bytes, max " + std::to_string(o.max_connections) +
+              " connections, idle timeout " + hl7_example::describe_duration(o.idle_timeout) + ", frame timeout " +
+              hl7_example::describe_duration(o.frame_timeout) + (cfg.log_messages ? ", logging message contents" : "") +
+              stored + tls_settings(cfg) + ")");
+
+    asio::co_spawn(ex, flush_log_periodically(log, stop), asio::detached);
 
     int rc = exit_ok;
     try {
@@ -501,12 +541,29 @@ run(config const& cfg, logger& log, receiver& r)
                   hl7_example::describe_duration(cfg.shutdown_timeout) + "; exiting anyway");
         rc = exit_error;
     }
+    std::string store_counts;
+    if (r.store) {
+        // Puts already handed to the store are committed (and answered) first.
+        std::string failed;
+        try {
+            co_await r.store->close();
+        }
+        catch (hl7::store::store_error const& e) {
+            failed = e.what();
+        }
+        if (!failed.empty()) {
+            log.event("Closing the store failed: " + failed);
+            rc = exit_error;
+        }
+        store_counts = ", " + std::to_string(r.duplicates.load()) + " of them duplicates, " +
+                       std::to_string(r.store_failures.load()) + " not stored";
+    }
     signals.cancel();
 #if HL7_EXAMPLES_TLS
     hangup.cancel();
 #endif
     stop = true;
-    log.event("Stopped (" + std::to_string(r.messages.load()) + " messages acknowledged, " +
+    log.event("Stopped (" + std::to_string(r.messages.load()) + " messages acknowledged" + store_counts + ", " +
               std::to_string(r.naks.load()) + " NAKs)");
     co_return rc;
 }
@@ -557,18 +614,33 @@ usage(std::ostream& os)
           "  --tls-handshake-timeout SECONDS  close connections whose handshake takes longer (default 10)\n"
           "                             SIGHUP reloads the certificate, key and CA files\n"
 #endif
-          "  --log-messages             also log message contents (may contain patient data!)\n"
+          "  --log-messages             also log message contents (may contain patient data!);\n"
+          "                             not with --store (hl7_store list --contents shows them)\n"
           "  -q, --quiet                no line per message (connections and errors are still logged)\n"
+          "\n"
+          "durable mode (acknowledge only what is stored):\n"
+          "  --store STORE              put every message in STORE and answer AA only once it is\n"
+          "                             committed; STORE is "
+       << hl7_example::store_kinds()
+       << "\n"
+          "  --dedup-window DURATION    a message whose MSH-3, MSH-4 and MSH-10 were stored this\n"
+          "                             recently is acknowledged but not stored again, e.g. 10m, 24h,\n"
+          "                             0 = off (default: the store's, 24h for SQLite, 10m for NATS)\n"
+          "  --store-max-size BYTES     refuse messages once the store is this large, e.g. 512M\n"
+          "                             (default: no limit but the disk; NATS: a new stream's limit)\n"
+          "  --store-failure close|nak  when the store fails: close the connection without an\n"
+          "                             answer so the sender resends (default), or answer AE\n"
           "  -h, --help                 this text\n"
           "\n"
           "exit codes: 0 stopped by SIGINT/SIGTERM, 1 error, 2 usage error, 3 cannot listen,\n"
-          "            4 cannot load the TLS files\n";
+          "            4 cannot load the TLS files or open the store\n";
 }
 
 config
 parse_command_line(int argc, char** argv, bool& help)
 {
     config cfg;
+    bool store_failure_given = false;
     cfg.server.write_timeout = default_write_timeout;
     cfg.server.port = 2575;
     hl7_example::arguments args(argc, argv);
@@ -641,6 +713,26 @@ parse_command_line(int argc, char** argv, bool& help)
             tls_used = true;
         }
 #endif
+        else if (args.is("--store")) {
+            cfg.store.location = args.value();
+            hl7_example::check_store_location(cfg.store.location);
+        }
+        else if (args.is("--dedup-window")) {
+            cfg.store.dedup_window = args.duration();
+        }
+        else if (args.is("--store-max-size")) {
+            cfg.store.max_bytes = args.size();
+        }
+        else if (args.is("--store-failure")) {
+            std::string const v = args.value();
+            if (v == "close")
+                cfg.store_failure = hl7::store_failure_reply::close;
+            else if (v == "nak")
+                cfg.store_failure = hl7::store_failure_reply::nak;
+            else
+                throw hl7_example::usage_error("--store-failure wants close or nak, not \"" + v + "\"");
+            store_failure_given = true;
+        }
         else {
             args.unknown();
         }
@@ -657,6 +749,11 @@ parse_command_line(int argc, char** argv, bool& help)
         cfg.tls = tls;
     }
 #endif
+    if (cfg.store.location.empty() && (cfg.store.dedup_window || store_failure_given || cfg.store.max_bytes))
+        throw hl7_example::usage_error("--dedup-window, --store-max-size and --store-failure need --store");
+    if (!cfg.store.location.empty() && cfg.log_messages)
+        throw hl7_example::usage_error("--log-messages does not work with --store (hl7_store list --contents shows "
+                                       "stored messages)");
     return cfg;
 }
 

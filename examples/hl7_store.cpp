@@ -16,6 +16,7 @@
 // dead letters (the others were requeued).
 
 #include "hl7_example_cli.hpp"
+#include "hl7_example_log.hpp"
 
 #include <hl7/store/sqlite.hpp>
 
@@ -177,19 +178,7 @@ utc(std::chrono::system_clock::time_point t)
 std::string
 cell(std::string_view v, std::size_t max = 80)
 {
-    std::string out;
-    for (char c : v.substr(0, max)) {
-        auto const u = static_cast<unsigned char>(c);
-        if (u < 0x20 || u == 0x7f) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\x%02X", u);
-            out += buf;
-        }
-        else
-            out += c;
-    }
-    if (v.size() > max)
-        out += "...";
+    std::string out = hl7_example::log_safe(v, max);
     return out.empty() ? std::string("-") : out;
 }
 

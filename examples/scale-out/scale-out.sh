@@ -19,14 +19,18 @@
 #   HL7_NATS_ROUTE_PORTS  ["16222 16223 16224"] cluster route ports
 #   HL7_NATS_MAX_PAYLOAD  [8MB] largest message a server accepts
 #   HL7_REPLICAS          [3] replicas of the streams
+#   HL7_MAX_ACK_PENDING   [1] messages the forwarders' consumer hands out at
+#                         once: 1 keeps every sender's order, more deliver in
+#                         parallel without order (see jetstream_options)
 #   HL7_LB_PORT           [12575] where senders connect (HAProxy)
 #   HL7_LB_STATS_PORT     [12580] HAProxy's statistics page (http://HOST:PORT/)
 #   HL7_RECEIVER_PORTS    ["12576 12577"] one receiver per port
 #   HL7_RECEIVER_CMD      the receiver's command line, with {host}, {port} and
-#                         {store} replaced; default, until hl7_receiver has
-#                         --store: "hl7_receiver --host {host} --port {port}"
-#                         (a placeholder that acknowledges without storing)
-#   HL7_FORWARDER_CMD     [none] a forwarder's command line ({store} replaced)
+#                         {store} replaced ({store}: the cluster's nats:// URLs)
+#                         ["hl7_receiver --host {host} --port {port} --store {store}"]
+#   HL7_FORWARDER_CMD     [none] a forwarder's command line ({store} replaced),
+#                         e.g. "hl7_forwarder --store {store} --to HOST:PORT
+#                         --drop-sender HL7PROBE/HAPROXY"
 #   HL7_BIN_DIR           the build's examples directory (hl7_receiver there,
 #                         hl7_nats_setup there or in scale-out/) [PATH]
 #   HL7_NATS_SERVER       [nats-server]    HL7_HAPROXY [haproxy]
@@ -54,6 +58,7 @@ load_settings() {
     route_ports=(${HL7_NATS_ROUTE_PORTS:-16222 16223 16224})
     max_payload=${HL7_NATS_MAX_PAYLOAD:-8MB}
     replicas=${HL7_REPLICAS:-3}
+    max_ack_pending=${HL7_MAX_ACK_PENDING:-1}
     lb_port=${HL7_LB_PORT:-12575}
     stats_port=${HL7_LB_STATS_PORT:-12580}
     receiver_ports=(${HL7_RECEIVER_PORTS:-12576 12577})
@@ -63,7 +68,7 @@ load_settings() {
     nats_server=${HL7_NATS_SERVER:-nats-server}
     haproxy=${HL7_HAPROXY:-haproxy}
     if [[ -z $receiver_cmd ]]; then
-        receiver_cmd="$(program hl7_receiver) --host {host} --port {port}"
+        receiver_cmd="$(program hl7_receiver) --host {host} --port {port} --store {store}"
     fi
     servers=
     for p in "${nats_ports[@]}"; do
@@ -91,6 +96,7 @@ save_settings() {
         printf 'HL7_NATS_ROUTE_PORTS=%q\n' "${route_ports[*]}"
         printf 'HL7_NATS_MAX_PAYLOAD=%q\n' "$max_payload"
         printf 'HL7_REPLICAS=%q\n' "$replicas"
+        printf 'HL7_MAX_ACK_PENDING=%q\n' "$max_ack_pending"
         printf 'HL7_LB_PORT=%q\n' "$lb_port"
         printf 'HL7_LB_STATS_PORT=%q\n' "$stats_port"
         printf 'HL7_RECEIVER_PORTS=%q\n' "${receiver_ports[*]}"
@@ -318,7 +324,7 @@ cmd_up() {
     echo "NATS cluster: $servers"
     # The stream (R$replicas), the dead-letter stream and the consumer, once
     # JetStream has elected its meta leader.
-    "$setup" --servers "$servers" --replicas "$replicas" --wait 60 >"$run_dir/logs/setup.log" 2>&1 ||
+    "$setup" --servers "$servers" --replicas "$replicas" --max-ack-pending "$max_ack_pending" --wait 60 >"$run_dir/logs/setup.log" 2>&1 ||
         die "hl7_nats_setup failed: $(cat "$run_dir/logs/setup.log")"
     sed 's/^/  /' "$run_dir/logs/setup.log"
 

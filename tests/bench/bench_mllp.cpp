@@ -462,6 +462,8 @@ try {
             "      python     python_receiver.py: python-hl7's asyncio receiver under --python\n"
             "      port:N     a receiver already listening on 127.0.0.1:N (e.g. to profile it)\n"
             "      receiver:PATH  another build of examples/hl7_receiver (e.g. before a change), run with --example-args\n"
+            "      store:STORE    examples/hl7_receiver --store STORE (AA after commit, e.g. store:sqlite:/tmp/b.db),\n"
+            "                     with --example-args; ratio row \"hl7 --store / hl7\"\n"
             "  --big none skips the 1 MiB messages; lists are comma-separated connection counts\n"
             "  --server-cpu / --client-cpu: the CPU every server process / this client is pinned to, so that\n"
             "      they never compete for one core (-1: not pinned; both are ignored on a single-CPU machine)\n");
@@ -515,6 +517,21 @@ try {
             specs.push_back({"hl7mllp", "hl7 (mllp::stream layer)", {opt.str("receiver"), "--api", "mllp"}, true, true});
         else if (key.rfind("port:", 0) == 0)
             specs.push_back({key, "already running on " + key, {}, true, true});
+        else if (key.rfind("store:", 0) == 0 && have_example) {
+            // The bundled receiver in durable mode (AA after the commit),
+            // measured beside the plain one ("hl7") in the same rounds.
+            server_spec spec{"store", "hl7_receiver --store " + key.substr(6), {opt.str("example-receiver")}, false, true};
+            std::stringstream args(opt.str("example-args"));
+            for (std::string a; args >> a;)
+                spec.argv.push_back(a);
+            spec.argv.push_back("--store");
+            spec.argv.push_back(key.substr(6));
+            // The corpus is sent over and over with the same MSH-10s: without
+            // this, all but the first copy would be duplicates, not stored.
+            spec.argv.push_back("--dedup-window");
+            spec.argv.push_back("0");
+            specs.push_back(spec);
+        }
         else if (key.rfind("receiver:", 0) == 0) {
             // Another build of the bundled receiver (e.g. before a change),
             // measured in the same rounds as the others.
@@ -673,6 +690,9 @@ try {
     std::printf("\n  hl7 / python-hl7            ");
     for (auto const& c : cfgs)
         std::printf("   %s", ratio("hl7", "python", c).c_str());
+    std::printf("\n  hl7 --store / hl7           ");
+    for (auto const& c : cfgs)
+        std::printf("   %s", ratio("store", "hl7", c).c_str());
     std::printf("\n  python-hl7 / raw echo       ");
     for (auto const& c : cfgs)
         std::printf("   %s", ratio("python", "echo", c).c_str());
@@ -701,6 +721,13 @@ try {
     std::printf("\n  python-hl7 / hl7            ");
     for (auto const& c : cfgs)
         std::printf("   %s", cpu_ratio("python", "hl7", c).c_str());
+    std::printf("\n  hl7 --store / hl7           ");
+    for (auto const& c : cfgs)
+        std::printf("   %s", cpu_ratio("store", "hl7", c).c_str());
+    if (results.count({"store", "corpus/64"}))
+        std::printf("\n\n  issue 11 (group commit): round trips/s with --store / without, at 64 connections: %s "
+                    "(target >= 0.5)",
+                    ratio("store", "hl7", "corpus/64").c_str());
     std::printf("\n\n  targets (issue 3), best rounds:\n");
     auto verdict = [&](std::string const& key, std::string const& title) {
         auto get = [&](std::string const& k, std::string const& cfg) -> result const* {
