@@ -133,7 +133,10 @@ main(int argc, char** argv)
                     ec = e.code();
                     what = e.what();
                 }
-                if (!hl7::store::is_transient(ec)) {
+                // A cluster that has just elected its meta leader may not yet
+                // count every server as a peer for placement: retried too.
+                bool const forming = what.find("JetStream error 10005") != std::string::npos;
+                if (!hl7::store::is_transient(ec) && !forming) {
                     std::cerr << "hl7_nats_setup: " << what << '\n';
                     rc = 1;
                     co_return;

@@ -177,7 +177,8 @@ public:
     }
 
     /// Starts every server that is not running and waits until JetStream
-    /// answers on all of them (a meta leader is elected).
+    /// answers on all of them (a meta leader is elected) and can place a
+    /// stream on every server.
     void
     start(std::chrono::seconds timeout = std::chrono::seconds(60))
     {
@@ -186,6 +187,7 @@ public:
                 spawn(i);
         for (std::size_t i = 0; i < nodes_.size(); ++i)
             wait_ready(i, timeout);
+        wait_placement(timeout);
     }
 
     /// Starts server `i` again and waits until JetStream answers on it.
@@ -322,6 +324,59 @@ private:
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
         n.pid = -1;
+    }
+
+    /// A meta leader answers before it knows every peer as current: an R3
+    /// stream created then fails with "no suitable peers for placement"
+    /// (10005). Creates (and deletes) a probe stream with one replica per
+    /// server until that works, so tests start on a cluster that is whole.
+    void
+    wait_placement(std::chrono::seconds timeout)
+    {
+        auto const deadline = std::chrono::steady_clock::now() + timeout;
+        std::string last = "no attempt";
+        while (std::chrono::steady_clock::now() < deadline) {
+            natsOptions* o = nullptr;
+            natsConnection* nc = nullptr;
+            natsOptions_Create(&o);
+            natsOptions_SetURL(o, url(0).c_str());
+            natsOptions_SetAllowReconnect(o, false);
+            natsOptions_SetTimeout(o, 2000);
+            natsStatus s = natsConnection_Connect(&nc, o);
+            jsErrCode jerr = static_cast<jsErrCode>(0);
+            if (s == NATS_OK) {
+                jsCtx* js = nullptr;
+                jsOptions jo;
+                jsOptions_Init(&jo);
+                jo.Wait = 5000;
+                s = natsConnection_JetStream(&js, nc, &jo);
+                if (s == NATS_OK) {
+                    jsStreamConfig cfg;
+                    jsStreamConfig_Init(&cfg);
+                    char const* subjects[] = {"hl7test.ready.probe"};
+                    cfg.Name = "HL7TEST_READY_PROBE";
+                    cfg.Subjects = subjects;
+                    cfg.SubjectsLen = 1;
+                    cfg.Replicas = static_cast<int64_t>(nodes_.size());
+                    jsStreamInfo* si = nullptr;
+                    s = js_AddStream(&si, js, &cfg, &jo, &jerr);
+                    if (si)
+                        jsStreamInfo_Destroy(si);
+                    if (s == NATS_OK) {
+                        jsErrCode derr = static_cast<jsErrCode>(0);
+                        js_DeleteStream(js, cfg.Name, &jo, &derr);
+                    }
+                }
+                jsCtx_Destroy(js);
+                natsConnection_Destroy(nc);
+            }
+            natsOptions_Destroy(o);
+            if (s == NATS_OK)
+                return;
+            last = std::string(natsStatus_GetText(s)) + " (JetStream error " + std::to_string(static_cast<int>(jerr)) + ")";
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+        throw std::runtime_error("the NATS cluster cannot place a stream on all servers (" + last + ")");
     }
 
     /// Connects to server `i` alone and asks JetStream for the account's
