@@ -203,14 +203,19 @@ TEST_CASE("sqlite failures: locked by another connection past the deadline, then
     });
 }
 
-TEST_CASE("sqlite failures: puts beyond the queue limit fail at once with queue_full", "[store][sqlite][failure]")
+namespace {
+
+// Six puts while another process holds the write lock: with room for one
+// put at the writer and one queued (`o` says in puts or in bytes), at least
+// four are refused at once with queue_full, and once the lock goes, the
+// others are stored.
+void
+check_puts_beyond_queue_limit(hl7::store::sqlite_options o)
 {
     scratch_dir dir;
     asio::io_context ctx;
     std::string const path = dir.file("s.db");
-    hl7::store::sqlite_options o;
     o.busy_timeout = 5s;
-    o.max_queue = 1;
     run(ctx, [&]() -> asio::awaitable<void> {
         auto store = co_await hl7::store::open_sqlite_store(path, o);
         auto other = std::make_unique<raw_db>(path);
@@ -255,6 +260,24 @@ TEST_CASE("sqlite failures: puts beyond the queue limit fail at once with queue_
         CHECK(co_await queued_ids(*store) == ok);
         co_await store->close();
     });
+}
+
+} // namespace
+
+TEST_CASE("sqlite failures: puts beyond the queue limit fail at once with queue_full", "[store][sqlite][failure]")
+{
+    hl7::store::sqlite_options o;
+    o.max_queue = 1;
+    check_puts_beyond_queue_limit(o);
+}
+
+TEST_CASE("sqlite failures: puts beyond the queue's byte limit fail at once with queue_full", "[store][sqlite][failure]")
+{
+    hl7::store::sqlite_options o;
+    o.max_queue = 1000;
+    // Room for one message and a half: the same as one put queued.
+    o.max_queue_bytes = message_text("Q-0").size() * 3 / 2;
+    check_puts_beyond_queue_limit(o);
 }
 
 TEST_CASE("sqlite failures: a corrupt file is reported as corrupt", "[store][sqlite][failure]")

@@ -111,6 +111,73 @@ TEST_CASE("TLS 1.2 only peers negotiate TLS 1.2 with an AEAD cipher of the prese
     CHECK(info->cipher.rfind("ECDHE-", 0) == 0);
 }
 
+namespace {
+
+// An application's client context that speaks TLS 1.2 only (what an old
+// device offers).
+std::shared_ptr<asio::ssl::context>
+tls12_only_client()
+{
+    auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+    SSL_CTX_set_max_proto_version(context->native_handle(), TLS1_2_VERSION);
+    context->set_verify_mode(asio::ssl::verify_peer);
+    context->load_verify_file(cert("ca.pem"));
+    return context;
+}
+
+} // namespace
+
+TEST_CASE("min_version tls1_3 refuses a TLS 1.2 client: no_common_protocol on both sides", "[tls][limits]")
+{
+    asio::io_context ctx;
+    event_log log;
+    std::error_code refused;
+    bool reported = false;
+    std::string fresh;
+    run(ctx, [&]() -> asio::awaitable<void> {
+        auto options = loopback_options();
+        options.on_error = log.hook();
+        auto tls = server_tls();
+        tls.min_version = hl7::tls::version::tls1_3;
+        auto server = co_await hl7::start_hl7_tls_server(ack_handler, options, tls);
+        try {
+            co_await hl7::open_hl7_tls_connection("127.0.0.1", server.port(), tls12_only_client());
+        }
+        catch (std::system_error const& e) {
+            refused = e.code();
+        }
+        reported = co_await eventually([&] { return log.has(error::no_common_protocol); });
+        fresh = co_await send_one(server.port(), client_tls(), "FRESH-13");
+        server.close();
+        co_await server.wait_closed();
+    });
+    CHECK(refused == error::no_common_protocol);
+    CHECK(reported);
+    CHECK(fresh == "AA"); // a TLS 1.3 client is served
+}
+
+TEST_CASE("cipher_list: a TLS 1.2 peer gets the one cipher the server allows", "[tls][limits]")
+{
+    asio::io_context ctx;
+    std::optional<hl7::tls::session_info> info;
+    run(ctx, [&]() -> asio::awaitable<void> {
+        auto tls = server_tls();
+        tls.cipher_list = "ECDHE-ECDSA-AES128-GCM-SHA256";
+        auto server = co_await hl7::start_hl7_tls_server(ack_handler, loopback_options(), tls);
+        auto [reader, writer] = co_await hl7::open_hl7_tls_connection("127.0.0.1", server.port(), tls12_only_client());
+        info = hl7::tls::get_session_info(reader);
+        writer.writemessage(hl7::parse(sample_message("CIPHER")));
+        auto answer = co_await hl7::wait_for(reader.readmessage(), 20s);
+        CHECK(std::string(answer["MSA.1"]) == "AA");
+        writer.close();
+        server.close();
+        co_await server.wait_closed();
+    });
+    REQUIRE(info);
+    CHECK(info->version == "TLSv1.2");
+    CHECK(info->cipher == "ECDHE-ECDSA-AES128-GCM-SHA256");
+}
+
 TEST_CASE("a plain TCP connection has no TLS information", "[tls]")
 {
     asio::io_context ctx;
