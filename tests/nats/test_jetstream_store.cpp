@@ -479,14 +479,18 @@ TEST_CASE("jetstream store: opening with settings the cluster cannot meet is can
     });
 }
 
-TEST_CASE("jetstream store: a full put queue refuses at once with queue_full", "[nats][cluster]")
+namespace {
+
+// 100 puts handed over before any acknowledgement can come back, with one
+// publish in flight and a queue of one put (`options` says in puts or in
+// bytes): at least half are refused at once with queue_full, the rest stored.
+void
+check_full_put_queue(hl7::store::jetstream_options options)
 {
     cluster c;
     c.start();
     asio::io_context ctx;
-    auto options = test_options();
     options.max_in_flight = 1;
-    options.max_queue = 1;
     auto store = open_store(ctx, c.urls(), options);
     int stored = 0, refused = 0, other = 0;
     run(ctx, [&]() -> asio::awaitable<void> {
@@ -523,4 +527,21 @@ TEST_CASE("jetstream store: a full put queue refuses at once with queue_full", "
     CHECK(store->counters().queue_full == static_cast<std::uint64_t>(refused));
     raw_client raw(c.urls());
     CHECK(raw.state("HL7").Msgs == static_cast<std::uint64_t>(stored));
+}
+
+} // namespace
+
+TEST_CASE("jetstream store: a full put queue refuses at once with queue_full", "[nats][cluster]")
+{
+    auto options = test_options();
+    options.max_queue = 1;
+    check_full_put_queue(options);
+}
+
+TEST_CASE("jetstream store: a put queue full in bytes refuses at once with queue_full", "[nats][cluster]")
+{
+    auto options = test_options();
+    options.max_queue = 100000;
+    options.max_queue_bytes = message_text("Q10").size() * 3 / 2; // one put, not two
+    check_full_put_queue(options);
 }
