@@ -54,17 +54,10 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from mllp_script import Failure, ScriptedReceiver, check  # noqa: E402
+
 TIMEOUT = 90  # seconds any one wait may take before the scenario fails
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Failure(what)
-    print("ok:", what, flush=True)
 
 
 def wait_until(pred, what, timeout=TIMEOUT, step=0.05):
@@ -328,58 +321,13 @@ def forwarder_crash(env):
           "each of the %d senders' messages arrived in the order they were stored" % len(senders))
 
 
-class ScriptedReceiver:
-    """A downstream MLLP receiver that answers by control id: ids starting
-    with REJ get AR, with ERR get AE, the rest AA. Records every arrival."""
-
-    def __init__(self):
-        import socket
-        import threading
-        self.arrivals = []
-        self.lock = threading.Lock()
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.stopped = False
-        threading.Thread(target=self.accept, daemon=True).start()
-
-    def accept(self):
-        import threading
-        while not self.stopped:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
-
-    def serve(self, conn):
-        buf = b""
-        with conn:
-            while True:
-                try:
-                    data = conn.recv(65536)
-                except OSError:
-                    return
-                if not data:
-                    return
-                buf += data
-                while b"\x1c\r" in buf:
-                    frame, buf = buf.split(b"\x1c\r", 1)
-                    msg = frame[frame.find(b"\x0b") + 1:].decode("utf-8", "replace")
-                    msh = msg.split("\r", 1)[0].split("|")
-                    cid = msh[9]
-                    code = "AR" if cid.startswith("REJ") else "AE" if cid.startswith("ERR") else "AA"
-                    with self.lock:
-                        self.arrivals.append((msh[2] + "/" + msh[3], cid))
-                    ack = ("MSH|^~\\&|DOWN|DOWN|%s|%s|20260101120000||ACK|A%s|P|2.5\rMSA|%s|%s|%s\r"
-                           % (msh[2], msh[3], cid, code, cid, "scripted " + code))
-                    conn.sendall(b"\x0b" + ack.encode() + b"\x1c\r")
-
-    def close(self):
-        self.stopped = True
-        self.sock.close()
+def verdicts(msh, n):
+    """The downstream's script: ids starting with REJ get AR, with ERR get
+    AE, the rest AA."""
+    cid = msh[9]
+    code = "AR" if cid.startswith("REJ") else "AE" if cid.startswith("ERR") else "AA"
+    return ("MSH|^~\\&|DOWN|DOWN|%s|%s|20260101120000||ACK|A%s|P|2.5\rMSA|%s|%s|%s\r"
+            % (msh[2], msh[3], cid, code, cid, "scripted " + code)).encode()
 
 
 def forwarder_verdicts(env):
@@ -397,13 +345,13 @@ def forwarder_verdicts(env):
     check(env.sender(port, ["--loose", env.path("messages.hl7")]).wait() == 0, "12 messages stored upstream")
     check(rec.stop() == 0, "the upstream receiver stopped")
 
-    down = ScriptedReceiver()
+    down = ScriptedReceiver(verdicts)
     try:
         fwd = env.forwarder(up, down.port, ["--window", "4", "--max-attempts", "3", "--retry-delay", "100ms",
                                             "--max-retry-delay", "200ms", "--exit-when-idle"])
         check(fwd.wait(60) == 0, "the forwarder settled everything and exited (--exit-when-idle)")
     finally:
-        down.close()
+        down.stop()
     log = fwd.text()
     print(log.strip().splitlines()[-1], flush=True)
     got = {}

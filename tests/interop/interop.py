@@ -33,6 +33,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from mllp_script import Failure, check  # noqa: E402
+
 try:
     import hl7
     from hl7.mllp import open_hl7_connection
@@ -59,16 +62,6 @@ PATIENT_DATA = [
     b"DOE^J",
     b"this is not HL7",
 ]
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Failure(what)
-    print(f"ok: {what}")
 
 
 class Proc:

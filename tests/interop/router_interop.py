@@ -22,6 +22,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from mllp_script import Failure, check  # noqa: E402
+
 try:
     import hl7
     from hl7.mllp import open_hl7_connection
@@ -31,16 +34,6 @@ except ImportError as e:  # pragma: no cover - depends on the machine
 
 TIMEOUT = 20
 SECRETS = [b"PATIENT-SECRET", b"DOE^JANE", b"GLUCOSE-SECRET"]
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Failure(what)
-    print(f"ok: {what}")
 
 
 def message(msg_type, control_id, version="2.5", after12="", pid=True):

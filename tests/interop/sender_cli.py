@@ -24,27 +24,18 @@ records every message it received. Every child run is bounded by a timeout.
 """
 
 import argparse
-import asyncio
 import os
 import re
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from mllp_script import CLOSE, Failure, ScriptedReceiver, check, frame  # noqa: E402
+
 STEP_TIMEOUT = 30
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Failure(what)
-    print(f"ok: {what}")
 
 
 def msg(cid, seg_end="\r"):
@@ -55,74 +46,17 @@ def msg(cid, seg_end="\r"):
     ]) + seg_end
 
 
-def frame(payload):
-    return b"\x0b" + payload + b"\x1c\r"
-
-
-class ScriptedReceiver:
-    """An MLLP receiver on its own event loop thread."""
-
-    def __init__(self):
-        self.received = []  # control ids in arrival order
-        self.counts = {}
-        self.connections = 0
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
-        self.thread.start()
-        if not ready.wait(10):
-            raise Failure("scripted receiver did not start")
-
-    def _run(self, ready):
-        asyncio.set_event_loop(self.loop)
-
-        async def start():
-            self.server = await asyncio.start_server(self._session, "127.0.0.1", 0)
-            self.port = self.server.sockets[0].getsockname()[1]
-            ready.set()
-
-        self.loop.run_until_complete(start())
-        self.loop.run_forever()
-
-    def stop(self):
-        def close():
-            self.server.close()
-            self.loop.stop()
-
-        self.loop.call_soon_threadsafe(close)
-        self.thread.join(10)
-
-    def reset(self):
-        self.received.clear()
-        self.counts.clear()
-
-    async def _session(self, reader, writer):
-        self.connections += 1
-        try:
-            while True:
-                data = await reader.readuntil(b"\x1c\r")
-                payload = data[data.index(b"\x0b") + 1:-2]
-                fields = payload.split(b"\r")[0].split(b"|")
-                cid = fields[9].decode() if len(fields) > 9 else ""
-                self.received.append(cid)
-                n = self.counts[cid] = self.counts.get(cid, 0) + 1
-                if cid.startswith("SILENT"):
-                    continue
-                if cid.startswith("CLOSE1") and n == 1 or cid.startswith("CLOSE-"):
-                    writer.close()
-                    return
-                if cid.startswith("JUNK"):
-                    writer.write(frame(b"this is not HL7"))
-                    await writer.drain()
-                    continue
-                code = "AE" if cid.startswith("AE") else "AR" if cid.startswith("AR") else "AA"
-                ack = f"MSH|^~\\&|RCV|RFAC|SND|SFAC|20240101120001||ACK^A01^ACK|A{n}{cid}|P|2.5\rMSA|{code}|{cid}\r"
-                writer.write(frame(ack.encode()))
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+def answer(msh, n):
+    """The script: by the control id's prefix (see the file comment)."""
+    cid = msh[9] if len(msh) > 9 else ""
+    if cid.startswith("SILENT"):
+        return None
+    if cid.startswith("CLOSE1") and n == 1 or cid.startswith("CLOSE-"):
+        return CLOSE
+    if cid.startswith("JUNK"):
+        return b"this is not HL7"
+    code = "AE" if cid.startswith("AE") else "AR" if cid.startswith("AR") else "AA"
+    return f"MSH|^~\\&|RCV|RFAC|SND|SFAC|20240101120001||ACK^A01^ACK|A{n}{cid}|P|2.5\rMSA|{code}|{cid}\r".encode()
 
 
 class Sender:
@@ -323,7 +257,7 @@ def main():
     parser.add_argument("scenario", choices=sorted(SCENARIOS))
     parser.add_argument("--sender", required=True)
     args = parser.parse_args()
-    rx = ScriptedReceiver()
+    rx = ScriptedReceiver(answer)
     try:
         with tempfile.TemporaryDirectory(prefix="hl7_sender_cli_") as workdir:
             SCENARIOS[args.scenario](Sender(args.sender, workdir), rx)
