@@ -133,10 +133,7 @@ main(int argc, char** argv)
                     ec = e.code();
                     what = e.what();
                 }
-                // A cluster that has just elected its meta leader may not yet
-                // count every server as a peer for placement: retried too.
-                bool const forming = what.find("JetStream error 10005") != std::string::npos;
-                if (!hl7::store::is_transient(ec) && !forming) {
+                if (!hl7::store::is_transient(ec)) {
                     std::cerr << "hl7_nats_setup: " << what << '\n';
                     rc = 1;
                     co_return;

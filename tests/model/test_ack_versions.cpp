@@ -252,7 +252,7 @@ TEST_CASE("ACK locations per version: ELD before v2.5, ERL after", "[ack][versio
     CHECK(hl7::to_string(v27).ends_with("\rERR||OBX^2^5^1^2|102^Data type error^HL70357|E\r"));
 }
 
-TEST_CASE("MSH-12 is echoed whole; unknown versions use the default rules", "[ack][versions]")
+TEST_CASE("MSH-12 is echoed whole, unknown versions use the default rules", "[ack][versions]")
 {
     // Components of the VID are copied with the version.
     auto const vid = hl7::parse(message_of_version("2.5.1^DEU&&HL70399"));

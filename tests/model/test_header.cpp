@@ -105,7 +105,7 @@ TEST_CASE("append_repetition adds a repetition to a field", "[header][edit]")
     CHECK(hl7::to_string(hl7::parse(hl7::to_string(m))) == hl7::to_string(m));
 }
 
-TEST_CASE("lines() prints one segment per line; operator<< keeps CR", "[header][print]")
+TEST_CASE("lines() prints one segment per line, operator<< keeps CR", "[header][print]")
 {
     auto const m = hl7::parse("MSH|^~\\&|A\r\nPID|1||x\n\nOBX|1\r");
     std::ostringstream people;

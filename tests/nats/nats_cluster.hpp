@@ -182,12 +182,23 @@ public:
     void
     start(std::chrono::seconds timeout = std::chrono::seconds(60))
     {
-        for (std::size_t i = 0; i < nodes_.size(); ++i)
-            if (nodes_[i].pid < 0)
-                spawn(i);
-        for (std::size_t i = 0; i < nodes_.size(); ++i)
-            wait_ready(i, timeout);
+        std::vector<std::size_t> all(nodes_.size());
+        for (std::size_t i = 0; i < all.size(); ++i)
+            all[i] = i;
+        start_nodes(all, timeout);
         wait_placement(timeout);
+    }
+
+    /// Starts the servers `which` (a quorum of the cluster, or JetStream
+    /// never answers) and waits until JetStream answers on each.
+    void
+    start_nodes(std::vector<std::size_t> const& which, std::chrono::seconds timeout = std::chrono::seconds(60))
+    {
+        for (std::size_t i : which)
+            if (nodes_.at(i).pid < 0)
+                spawn(i);
+        for (std::size_t i : which)
+            wait_ready(i, timeout);
     }
 
     /// Starts server `i` again and waits until JetStream answers on it.

@@ -349,6 +349,26 @@ TEST_CASE("jetstream failures: no cluster at start: opening, then puts, fail typ
     });
 }
 
+TEST_CASE("jetstream failures: a server missing at start: the R3 stream cannot be placed yet, which is unavailable "
+          "(not the settings' fault), and puts work once the cluster is whole",
+          "[nats][cluster][kill]")
+{
+    cluster c;
+    c.start_nodes({0, 1}); // a quorum: JetStream answers, but an R3 stream has only two servers
+    asio::io_context ctx;
+    auto strict = test_options();
+    strict.require_connection = true;
+    CHECK(store_error_of([&] { open_store(ctx, c.urls(), strict); }) == error::unavailable);
+
+    auto store = open_store(ctx, c.urls(), test_options()); // returned; the stream is created later
+    c.start();
+    run(ctx, [&]() -> asio::awaitable<void> {
+        auto const status = co_await put_until_safe(store, message_text("WHOLE1"));
+        CHECK(status == put_status::stored);
+        co_await store->close();
+    });
+}
+
 TEST_CASE("jetstream failures: the consumer goes on when its leader is SIGKILLed", "[nats][cluster][kill]")
 {
     cluster c;

@@ -200,7 +200,7 @@ TEST_CASE("a plain TCP connection has no TLS information", "[tls]")
     CHECK(empty);
 }
 
-TEST_CASE("a reliable client's connect function built from the TLS client; permanent failures are told apart", "[tls]")
+TEST_CASE("a reliable client's connect function built from the TLS client, permanent failures are told apart", "[tls]")
 {
     // The shape a reconnecting sender takes: called again for every
     // (re)connection, on the caller's executor.

@@ -146,7 +146,7 @@ TEST_CASE("mutual TLS, expired client certificate: certificate_expired", "[tls][
     CHECK(o.fresh == "AA");
 }
 
-TEST_CASE("optional client certificates: with none the client is served; a bad one is refused", "[tls][mtls]")
+TEST_CASE("optional client certificates: with none the client is served, a bad one is refused", "[tls][mtls]")
 {
     auto o = refused_then_fresh(server_tls("server", client_certificates::optional), client_tls("foreign_client"),
                                 error::certificate_unknown_ca, client_tls());

@@ -177,7 +177,7 @@ TEST_CASE("a reset in the middle of the handshake: peer_closed, nothing else dis
     CHECK(fresh == "AA");
 }
 
-TEST_CASE("unfinished handshakes count against max_connections; the excess is refused", "[tls][transport][limits]")
+TEST_CASE("unfinished handshakes count against max_connections, the excess is refused", "[tls][transport][limits]")
 {
     asio::io_context ctx;
     event_log log;

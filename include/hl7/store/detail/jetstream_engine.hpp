@@ -629,6 +629,21 @@ private:
         return r;
     }
 
+    /// The servers the connection knows: those given and those the cluster
+    /// announced.
+    int
+    known_servers() const
+    {
+        char** servers = nullptr;
+        int count = 0;
+        if (natsConnection_GetServers(nc_.get(), &servers, &count) != NATS_OK)
+            return 0;
+        for (int i = 0; i < count; ++i)
+            std::free(servers[i]);
+        std::free(servers);
+        return count;
+    }
+
     /// Layout errors that are not about availability are the settings' fault.
     static failure
     layout_failure(failure f)
@@ -672,7 +687,13 @@ private:
         // 10058: created meanwhile by another store with other settings: use it.
         if (s == NATS_OK || static_cast<int>(jerr) == 10058)
             return {};
-        return layout_failure(call_failure(where_ + ": creating stream " + name, s, jerr));
+        failure f = call_failure(where_ + ": creating stream " + name, s, jerr);
+        // 10005, no suitable peers for placement: with fewer servers than
+        // replicas the settings are wrong; otherwise servers are missing now
+        // (a cluster still forming, one down), which passes.
+        if (static_cast<int>(jerr) == 10005 && known_servers() >= options_.replicas)
+            return {make_error_code(error::unavailable), std::move(f.text)};
+        return layout_failure(std::move(f));
     }
 
     failure
