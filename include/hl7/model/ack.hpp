@@ -44,6 +44,7 @@
 #include <hl7/model/error.hpp>
 #include <hl7/model/message.hpp>
 #include <hl7/model/path.hpp>
+#include <hl7/parser/parse.hpp>
 #include <hl7/parser/detail/scanner.hpp>
 
 #include <chrono>
@@ -451,7 +452,8 @@ build_ack(separators const& seps, FieldFn&& field, ack_options const& o,
     parse_options opts;
     opts.validate_segment_ids = false; // values copied verbatim may hold anything
     message ack;
-    auto fail = message_builder::parse(ack, t, opts);
+    // The ACK takes the text's buffer: no second copy of it per answer.
+    auto fail = message_builder::adopt(ack, t, opts);
     if (fail.ec)
         throw parse_error(fail.ec, fail.offset, fail.segment);
     return ack;
