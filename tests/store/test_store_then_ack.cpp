@@ -435,3 +435,38 @@ TEST_CASE("store_then_ack: 16 connections on 4 io threads, every message stored 
     CHECK(problems.empty());
     pool.join();
 }
+
+TEST_CASE("store_then_ack: the peer of a UNIX-domain connection is its socket path", "[store][store_then_ack]")
+{
+    // store_then_ack runs on the connecting side here, whose peername() is
+    // the server's socket path; the server plays the sender. The peer text
+    // was once built from address and port, which gave "0.0.0.0:0".
+    scratch_dir dir;
+    std::string const path = dir.file("in.db");
+    std::string const socket = dir.file("peer.sock");
+    asio::io_context ctx;
+    event_log log;
+    std::string ack_code;
+    run(ctx, [&]() -> asio::awaitable<void> {
+        std::shared_ptr<hl7::store::message_store> store = co_await hl7::store::open_sqlite_store(path);
+        auto sender = [&](hl7::stream_reader reader, hl7::stream_writer writer) -> asio::awaitable<void> {
+            auto ack = co_await send_and_read(reader, writer, message_text("UX-1"));
+            ack_code = std::string(ack["MSA.1"]);
+            co_await hang_up(writer);
+        };
+        auto server = co_await hl7::start_hl7_unix_server(sender, socket);
+        auto [reader, writer] = co_await hl7::open_hl7_unix_connection(socket);
+        hl7::store_then_ack_options o;
+        o.on_event = log.callback();
+        co_await hl7::store_then_ack(store, reader, writer, o);
+        server.close();
+        co_await server.wait_closed();
+        co_await store->close();
+    });
+    CHECK(ack_code == "AA");
+    auto events = log.snapshot();
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].what == hl7::store_event::kind::stored);
+    CHECK(events[0].peer == socket);
+    CHECK(events[0].meta.peer == socket);
+}

@@ -238,3 +238,16 @@ TEST_CASE("a reliable client's connect function built from the TLS client, perma
     CHECK(hl7::tls::is_permanent(wrong_ca));
     CHECK(hl7::client_permanent_error(wrong_ca)); // the reliable client gives up at once
 }
+
+TEST_CASE("tls: hl7::client_permanent_error agrees with tls::is_permanent on every hl7::tls::error",
+          "[tls][client]")
+{
+    // client_permanent_error cannot include OpenSSL, so it tells the two
+    // apart by the category's default_error_condition; both rules must say
+    // the same for every code, including ones added later.
+    for (int v = static_cast<int>(error::handshake_failed); v <= static_cast<int>(error::certificate_load_failed); ++v) {
+        std::error_code const ec = hl7::tls::make_error_code(static_cast<error>(v));
+        INFO(ec.message());
+        CHECK(hl7::client_permanent_error(ec) == hl7::tls::is_permanent(ec));
+    }
+}

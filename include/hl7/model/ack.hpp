@@ -41,8 +41,10 @@
 
 #include <hl7/model/control_id.hpp>
 #include <hl7/model/datetime.hpp>
+#include <hl7/model/error.hpp>
 #include <hl7/model/message.hpp>
 #include <hl7/model/path.hpp>
+#include <hl7/parser/parse.hpp>
 #include <hl7/parser/detail/scanner.hpp>
 
 #include <chrono>
@@ -51,6 +53,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 namespace hl7 {
 
@@ -199,6 +202,18 @@ inline bool
 is_error_ack_code(std::string_view code) noexcept
 {
     return code == "AE" || code == "AR" || code == "CE" || code == "CR";
+}
+
+// MSA-1 of the NAK for a payload that failed to parse with `ec`: AR when the
+// header or a limit makes the message unidentifiable or unprocessable at
+// all, AE for errors further in. Shared by hl7::router and store_then_ack.
+inline std::string_view
+parse_error_ack_code(std::error_code const& ec) noexcept
+{
+    bool const reject = ec == error::empty_message || ec == error::no_header || ec == error::truncated_header ||
+                        ec == error::invalid_delimiters || ec == error::message_too_large ||
+                        ec == error::too_many_segments || ec == error::too_many_fields;
+    return reject ? "AR" : "AE";
 }
 
 /// Where an error is, as ack_options::error_location says it.
@@ -437,7 +452,8 @@ build_ack(separators const& seps, FieldFn&& field, ack_options const& o,
     parse_options opts;
     opts.validate_segment_ids = false; // values copied verbatim may hold anything
     message ack;
-    auto fail = message_builder::parse(ack, t, opts);
+    // The ACK takes the text's buffer: no second copy of it per answer.
+    auto fail = message_builder::adopt(ack, t, opts);
     if (fail.ec)
         throw parse_error(fail.ec, fail.offset, fail.segment);
     return ack;

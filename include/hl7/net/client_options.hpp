@@ -6,6 +6,7 @@
 // sans-I/O state machine in detail/client_fsm.hpp) and code that only looks
 // at outcomes do not need it.
 
+#include <hl7/model/ack_mode.hpp>
 #include <hl7/net/client_error.hpp>
 #include <hl7/net/options.hpp>
 
@@ -79,7 +80,7 @@ struct send_outcome
     bool
     accepted() const noexcept
     {
-        return fate == send_fate::acknowledged && (ack_code == "AA" || ack_code == "CA");
+        return fate == send_fate::acknowledged && is_success_ack_code(ack_code);
     }
 };
 

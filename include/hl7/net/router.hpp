@@ -195,16 +195,6 @@ report_to_stderr(router_event const& e)
     std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
-// Parse errors about the header or a limit: the message cannot be
-// identified or processed at all (AR); errors further in are AE.
-inline bool
-is_reject_parse_error(std::error_code const& ec) noexcept
-{
-    return ec == error::empty_message || ec == error::no_header || ec == error::truncated_header ||
-           ec == error::invalid_delimiters || ec == error::message_too_large || ec == error::too_many_segments ||
-           ec == error::too_many_fields;
-}
-
 inline bool
 is_route_code(std::string_view s) noexcept
 {
@@ -546,7 +536,7 @@ private:
                 catch (parse_error const& x) {
                     // The frame was consumed; last_block() still holds it.
                     ack_options o = s->options.ack;
-                    o.code = detail::is_reject_parse_error(x.code()) ? "AR" : "AE";
+                    o.code = detail::parse_error_ack_code(x.code());
                     o.text = x.what();
                     o.error_code = "207";
                     nak = make_nak(reader.last_block(), o);

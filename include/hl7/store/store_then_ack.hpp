@@ -20,7 +20,6 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -88,39 +87,10 @@ struct store_then_ack_options
 
 namespace detail {
 
-// Parse errors about the header mean the message cannot be identified or
-// processed at all: reject it (AR). Errors further in are application errors (AE).
-inline bool
-is_header_parse_error(std::error_code const& ec) noexcept
-{
-    return ec == hl7::error::empty_message || ec == hl7::error::no_header || ec == hl7::error::truncated_header ||
-           ec == hl7::error::invalid_delimiters || ec == hl7::error::message_too_large ||
-           ec == hl7::error::too_many_segments || ec == hl7::error::too_many_fields;
-}
-
 inline std::string
 describe_parse_error(parse_error const& e)
 {
-    std::string s = "parse error: " + e.code().message() + " at byte " + std::to_string(e.offset());
-    if (e.segment())
-        s += " (segment " + std::to_string(e.segment()) + ")";
-    return s;
-}
-
-template<class Endpoint>
-std::string
-peer_text(Endpoint const& ep)
-{
-    if constexpr (requires { ep.address().is_v6(); ep.port(); }) {
-        auto const addr = ep.address();
-        std::string s = addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string();
-        return s + ":" + std::to_string(ep.port());
-    }
-    else {
-        std::ostringstream os;
-        os << ep;
-        return os.str();
-    }
+    return "parse error: " + e.code().message() + " " + error_position(e.offset(), e.segment());
 }
 
 template<class Reader, class Writer>
@@ -128,7 +98,7 @@ asio::awaitable<void>
 store_then_ack_loop(std::shared_ptr<store::message_store> store, Reader reader, Writer writer,
                     std::shared_ptr<store_then_ack_options const> options)
 {
-    std::string const peer = peer_text(writer.peername());
+    std::string const peer = writer.peername().to_string();
     auto const report = [&](store_event&& ev) {
         if (options->on_event) {
             ev.peer = peer;
@@ -153,7 +123,7 @@ store_then_ack_loop(std::shared_ptr<store::message_store> store, Reader reader, 
             catch (parse_error const& e) {
                 // The frame was consumed; last_block() still holds it, and the
                 // NAK takes from it what it can (MSH-10...).
-                std::string const code = is_header_parse_error(e.code()) ? "AR" : "AE";
+                std::string_view const code = parse_error_ack_code(e.code());
                 std::string const text = describe_parse_error(e);
                 std::string_view const payload = reader.last_block();
                 rejected.what = store_event::kind::rejected;
