@@ -25,6 +25,7 @@
 
 #include "hl7_example_cli.hpp"
 #include "hl7_example_log.hpp"
+#include "hl7_example_main.hpp"
 #include "hl7_example_store.hpp"
 
 #include <hl7/hl7.hpp>
@@ -32,7 +33,6 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <asio/io_context.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
@@ -546,33 +546,13 @@ main(int argc, char** argv)
 
     logger log;
     forwarder f{cfg, log};
-    int rc = exit_error;
-    try {
-        // One io thread: the forwarder's counters and window are touched only there.
-        asio::io_context ioc(1);
-        asio::co_spawn(ioc, run(cfg, log, f), [&](std::exception_ptr e, int result) {
-            rc = result;
-            if (e) {
-                try {
-                    std::rethrow_exception(e);
-                }
-                catch (std::exception const& x) {
-                    std::cerr << "hl7_forwarder: " << x.what() << std::endl;
-                }
-                rc = exit_error;
-            }
-            ioc.stop();
-        });
-        ioc.run();
+    // One io thread: the forwarder's counters and window are touched only there.
+    int const rc = hl7_example::run_program("hl7_forwarder", run(cfg, log, f), 1, [&f] {
         // The client and the store go before the io_context they post to.
         f.client.reset();
         f.store.reset();
         f.changed.reset();
-    }
-    catch (std::exception const& e) {
-        std::cerr << "hl7_forwarder: " << e.what() << std::endl;
-        rc = exit_error;
-    }
+    });
     log.flush();
     return rc;
 }

@@ -31,6 +31,7 @@
 
 #include "hl7_example_cli.hpp"
 #include "hl7_example_log.hpp"
+#include "hl7_example_main.hpp"
 #include "hl7_example_store.hpp"
 
 #include <hl7/hl7.hpp>
@@ -41,7 +42,6 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
@@ -63,7 +63,6 @@
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <thread>
 #include <vector>
 
 namespace {
@@ -780,36 +779,7 @@ main(int argc, char** argv)
     // Declared before the io_context: handlers refer to it until their
     // coroutines are destroyed with the io_context.
     receiver r{cfg, log};
-    int rc = exit_error;
-    try {
-        asio::io_context ioc(static_cast<int>(cfg.threads));
-        // On the io_context's executor, not a strand: the server gives each
-        // connection a strand of its own, and they run in parallel with --threads.
-        asio::co_spawn(ioc, run(cfg, log, r), [&](std::exception_ptr e, int result) {
-            rc = result;
-            if (e) {
-                try {
-                    std::rethrow_exception(e);
-                }
-                catch (std::exception const& x) {
-                    std::cerr << "hl7_receiver: " << x.what() << std::endl;
-                }
-                rc = exit_error;
-            }
-            // Handlers that did not finish in time are abandoned.
-            ioc.stop();
-        });
-        std::vector<std::thread> extra;
-        for (unsigned i = 1; i < cfg.threads; ++i)
-            extra.emplace_back([&ioc] { ioc.run(); });
-        ioc.run();
-        for (auto& t : extra)
-            t.join();
-    }
-    catch (std::exception const& e) {
-        std::cerr << "hl7_receiver: " << e.what() << std::endl;
-        rc = exit_error;
-    }
+    int const rc = hl7_example::run_program("hl7_receiver", run(cfg, log, r), cfg.threads);
     log.flush();
     return rc;
 }

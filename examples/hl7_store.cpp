@@ -17,11 +17,10 @@
 
 #include "hl7_example_cli.hpp"
 #include "hl7_example_log.hpp"
+#include "hl7_example_main.hpp"
 
 #include <hl7/store/sqlite.hpp>
 
-#include <asio/co_spawn.hpp>
-#include <asio/io_context.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -293,27 +292,7 @@ main(int argc, char** argv)
         return exit_usage;
     }
 
-    int rc = exit_error;
-    try {
-        asio::io_context ioc;
-        asio::co_spawn(ioc, run(cfg), [&](std::exception_ptr e, int result) {
-            rc = result;
-            if (e) {
-                try {
-                    std::rethrow_exception(e);
-                }
-                catch (std::exception const& x) {
-                    std::cerr << "hl7_store: " << x.what() << std::endl;
-                }
-                rc = exit_error;
-            }
-        });
-        ioc.run();
-    }
-    catch (std::exception const& e) {
-        std::cerr << "hl7_store: " << e.what() << std::endl;
-        rc = exit_error;
-    }
+    int const rc = hl7_example::run_program("hl7_store", run(cfg));
     std::cout.flush();
     return rc;
 }

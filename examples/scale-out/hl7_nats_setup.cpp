@@ -13,9 +13,8 @@
 #include <hl7/store/jetstream.hpp>
 
 #include "hl7_example_cli.hpp"
+#include "hl7_example_main.hpp"
 
-#include <asio/co_spawn.hpp>
-#include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 
 #include <chrono>
@@ -53,6 +52,44 @@ std::chrono::milliseconds
 to_ms(std::chrono::steady_clock::duration d)
 {
     return std::chrono::duration_cast<std::chrono::milliseconds>(d);
+}
+
+asio::awaitable<int>
+setup(std::string const& servers, std::chrono::steady_clock::duration wait,
+      hl7::store::jetstream_options const& options)
+{
+    auto const deadline = std::chrono::steady_clock::now() + wait;
+    std::shared_ptr<hl7::store::jetstream_store> store;
+    for (;;) {
+        std::error_code ec;
+        std::string what;
+        try {
+            store = co_await hl7::store::open_jetstream_store(servers, options);
+            break;
+        }
+        catch (hl7::store::store_error const& e) {
+            ec = e.code();
+            what = e.what();
+        }
+        if (!hl7::store::is_transient(ec)) {
+            std::cerr << "hl7_nats_setup: " << what << '\n';
+            co_return 1;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            std::cerr << "hl7_nats_setup: " << what << '\n';
+            co_return 3;
+        }
+        // The cluster is starting (no server yet, or no meta leader): try again.
+        asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(500));
+        co_await t.async_wait(asio::use_awaitable);
+    }
+    auto const s = co_await store->stats();
+    std::cout << "stream " << options.stream << " (" << options.subject_prefix << ".>, " << options.replicas
+              << " replicas), dead letters in " << options.dead_stream << ", consumer " << options.consumer << '\n'
+              << "queued " << s.queued << ", retrying " << s.retrying << ", delivered " << s.delivered << ", dead "
+              << s.dead << ", senders " << s.senders << '\n';
+    co_await store->close();
+    co_return 0;
 }
 
 } // namespace
@@ -115,57 +152,5 @@ main(int argc, char** argv)
         return 2;
     }
 
-    int rc = 1;
-    asio::io_context ctx;
-    asio::co_spawn(
-        ctx,
-        [&]() -> asio::awaitable<void> {
-            auto const deadline = std::chrono::steady_clock::now() + wait;
-            std::shared_ptr<hl7::store::jetstream_store> store;
-            for (;;) {
-                std::error_code ec;
-                std::string what;
-                try {
-                    store = co_await hl7::store::open_jetstream_store(servers, options);
-                    break;
-                }
-                catch (hl7::store::store_error const& e) {
-                    ec = e.code();
-                    what = e.what();
-                }
-                if (!hl7::store::is_transient(ec)) {
-                    std::cerr << "hl7_nats_setup: " << what << '\n';
-                    rc = 1;
-                    co_return;
-                }
-                if (std::chrono::steady_clock::now() >= deadline) {
-                    std::cerr << "hl7_nats_setup: " << what << '\n';
-                    rc = 3;
-                    co_return;
-                }
-                // The cluster is starting (no server yet, or no meta leader): try again.
-                asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(500));
-                co_await t.async_wait(asio::use_awaitable);
-            }
-            auto const s = co_await store->stats();
-            std::cout << "stream " << options.stream << " (" << options.subject_prefix << ".>, " << options.replicas
-                      << " replicas), dead letters in " << options.dead_stream << ", consumer " << options.consumer
-                      << '\n'
-                      << "queued " << s.queued << ", retrying " << s.retrying << ", delivered " << s.delivered
-                      << ", dead " << s.dead << ", senders " << s.senders << '\n';
-            co_await store->close();
-            rc = 0;
-        },
-        [](std::exception_ptr e) {
-            if (e)
-                std::rethrow_exception(e);
-        });
-    try {
-        ctx.run();
-    }
-    catch (std::exception const& e) {
-        std::cerr << "hl7_nats_setup: " << e.what() << '\n';
-        return 1;
-    }
-    return rc;
+    return hl7_example::run_program("hl7_nats_setup", setup(servers, wait, options));
 }
