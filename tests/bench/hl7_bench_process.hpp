@@ -42,6 +42,20 @@ pin_to_cpu(int cpu)
     return ::sched_setaffinity(0, sizeof set, &set) == 0;
 }
 
+/** True if the calling thread could be pinned to CPU `cpu` (a negative
+    `cpu`: true); its affinity is left as it was. For checking a --*-cpu
+    option before a header claims the pinning. */
+inline bool
+can_pin_to_cpu(int cpu)
+{
+    cpu_set_t before;
+    if (cpu < 0 || ::sched_getaffinity(0, sizeof before, &before) != 0)
+        return cpu < 0;
+    bool const ok = pin_to_cpu(cpu);
+    ::sched_setaffinity(0, sizeof before, &before);
+    return ok;
+}
+
 class child_process
 {
 public:
