@@ -18,7 +18,6 @@
 #include "hl7_bench_common.hpp"
 #include "hl7_bench_process.hpp"
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -45,15 +44,6 @@
 namespace {
 
 using namespace hl7_bench;
-
-double
-children_cpu_seconds()
-{
-    rusage u{};
-    ::getrusage(RUSAGE_CHILDREN, &u);
-    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
 
 struct measurement
 {
@@ -299,15 +289,9 @@ try {
         }
         auto const& m = best[c.key];
         double const base = rate(c.connections == 1 ? "loader1" : "loader8");
-        std::string rounds_text;
-        for (double r : every[c.key]) {
-            char buf[32];
-            std::snprintf(buf, sizeof buf, "%s%.0f", rounds_text.empty() ? "" : " ", r);
-            rounds_text += buf;
-        }
         std::printf("  %-40s %5d %6d %10.0f %9.2f %9.1f %9.1f %5.0f%%  %s\n", c.title.c_str(), c.connections,
                     c.window, m.rate, base > 0 ? m.rate / base : 0.0, m.receiver_us, m.generator_us,
-                    100 * m.receiver_busy, rounds_text.c_str());
+                    100 * m.receiver_busy, every_text(every[c.key]).c_str());
     }
     std::printf("\n  rcv us / gen us: CPU microseconds per message of the receiver / of the load generator;\n"
                 "  rcv%%: the receiver's share of one core during the run (near 100%%: the receiver limits the rate)\n");
