@@ -74,6 +74,7 @@ public:
         pin_ = cpus >= 2 && ::access("/usr/bin/taskset", X_OK) == 0 && opt.str("pin") != "no";
         receiver_cpu_ = opt.str("receiver-cpu");
         generator_cpu_ = opt.str("generator-cpu");
+        corpus_messages_ = load_records(opt.str("corpus")).messages.size();
     }
 
     bool
@@ -140,14 +141,18 @@ public:
         if (c.loader) {
             char d[32];
             std::snprintf(d, sizeof d, "%.2f", duration);
-            out = run_capture(prefix() + shell_quote(opt_.str("loader")) + " --targets port:" +
+            // The same corpus as hl7_sender's: the loader is the peer it is compared with.
+            out = run_capture(prefix() + shell_quote(opt_.str("loader")) + " --corpus " +
+                                  shell_quote(opt_.str("corpus")) + " --targets port:" +
                                   std::to_string(port_) + " --connections " + std::to_string(c.connections) +
-                                  " --big none --rounds 1 --duration " + d + " --max-trips 100000000 2>&1",
+                                  " --big none --rounds 1 --duration " + d + " --max-trips 100000000" +
+                                  // It pins itself (client CPU 1 by default), which would undo the taskset
+                                  // and put it on the receiver's core.
+                                  " --server-cpu -1 --client-cpu " + (pin_ ? generator_cpu_ : "-1") + " 2>&1",
                               status);
         } else {
-            std::size_t const corpus_size = 10000;
             repeat = static_cast<std::size_t>(
-                std::max(1.0, std::ceil(expected_rate * duration / static_cast<double>(corpus_size))));
+                std::max(1.0, std::ceil(expected_rate * duration / static_cast<double>(corpus_messages_))));
             out = run_capture(prefix() + shell_quote(opt_.str("sender")) + " --port " + std::to_string(port_) +
                                   " -q --loose --timeout 30 --repeat " + std::to_string(repeat) + " --window " +
                                   std::to_string(c.window) + " --connections " + std::to_string(c.connections) + " " +
@@ -206,6 +211,7 @@ private:
     child_process receiver_;
     std::uint16_t port_ = 0;
     double startup_cpu_ = 0;
+    std::size_t corpus_messages_ = 0; // hl7_sender sends the corpus --repeat times
 };
 
 } // namespace
