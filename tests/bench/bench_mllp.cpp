@@ -569,6 +569,10 @@ try {
     int client_cpu = static_cast<int>(opt.num("client-cpu"));
     if (::sysconf(_SC_NPROCESSORS_ONLN) < 2)
         server_cpu = client_cpu = -1;
+    if (!can_pin_to_cpu(server_cpu)) {
+        std::printf("  (cannot pin the servers to CPU %d: not pinned)\n", server_cpu);
+        server_cpu = -1;
+    }
     if (!pin_to_cpu(client_cpu)) {
         std::printf("  (could not pin the client to CPU %d: not pinned)\n", client_cpu);
         client_cpu = -1;
