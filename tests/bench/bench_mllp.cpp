@@ -403,12 +403,6 @@ void
 print_row(std::string const& target, std::string const& load, int conns, result const& r,
           std::vector<double> const& rates)
 {
-    std::string every;
-    for (double x : rates) {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "%s%.0f", every.empty() ? "" : " ", x);
-        every += buf;
-    }
     if (!r.ran) {
         std::printf("  %-30s %-8s %5d   (not run: %s)\n", target.c_str(), load.c_str(), conns, r.first_error.c_str());
         return;
@@ -417,7 +411,7 @@ print_row(std::string const& target, std::string const& load, int conns, result 
     std::printf("  %-30s %-8s %5d %12.0f %10.1f %9.3f %9.3f %9.3f %9zu %8.1f %8.1f %7.0f%%  %s%s\n", target.c_str(),
                 load.c_str(), conns, r.rate(), r.mb_per_s(), r.p50_ms, r.p99_ms, r.max_ms, r.trips,
                 r.server_cpu >= 0 ? 1e6 * r.server_cpu / trips : -1.0, 1e6 * r.client_cpu / trips,
-                100 * r.client_cpu / r.seconds, every.c_str(), r.failed ? "  FAILED" : "");
+                100 * r.client_cpu / r.seconds, every_text(rates).c_str(), r.failed ? "  FAILED" : "");
     if (r.failed)
         std::printf("      error: %s\n", r.first_error.c_str());
     std::fflush(stdout);
@@ -575,6 +569,10 @@ try {
     int client_cpu = static_cast<int>(opt.num("client-cpu"));
     if (::sysconf(_SC_NPROCESSORS_ONLN) < 2)
         server_cpu = client_cpu = -1;
+    if (!can_pin_to_cpu(server_cpu)) {
+        std::printf("  (cannot pin the servers to CPU %d: not pinned)\n", server_cpu);
+        server_cpu = -1;
+    }
     if (!pin_to_cpu(client_cpu)) {
         std::printf("  (could not pin the client to CPU %d: not pinned)\n", client_cpu);
         client_cpu = -1;

@@ -18,7 +18,6 @@
 #include "hl7_bench_common.hpp"
 #include "hl7_bench_process.hpp"
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -45,15 +44,6 @@
 namespace {
 
 using namespace hl7_bench;
-
-double
-children_cpu_seconds()
-{
-    rusage u{};
-    ::getrusage(RUSAGE_CHILDREN, &u);
-    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
 
 struct measurement
 {
@@ -84,6 +74,7 @@ public:
         pin_ = cpus >= 2 && ::access("/usr/bin/taskset", X_OK) == 0 && opt.str("pin") != "no";
         receiver_cpu_ = opt.str("receiver-cpu");
         generator_cpu_ = opt.str("generator-cpu");
+        corpus_messages_ = load_records(opt.str("corpus")).messages.size();
     }
 
     bool
@@ -150,14 +141,18 @@ public:
         if (c.loader) {
             char d[32];
             std::snprintf(d, sizeof d, "%.2f", duration);
-            out = run_capture(prefix() + shell_quote(opt_.str("loader")) + " --targets port:" +
+            // The same corpus as hl7_sender's: the loader is the peer it is compared with.
+            out = run_capture(prefix() + shell_quote(opt_.str("loader")) + " --corpus " +
+                                  shell_quote(opt_.str("corpus")) + " --targets port:" +
                                   std::to_string(port_) + " --connections " + std::to_string(c.connections) +
-                                  " --big none --rounds 1 --duration " + d + " --max-trips 100000000 2>&1",
+                                  " --big none --rounds 1 --duration " + d + " --max-trips 100000000" +
+                                  // It pins itself (client CPU 1 by default), which would undo the taskset
+                                  // and put it on the receiver's core.
+                                  " --server-cpu -1 --client-cpu " + (pin_ ? generator_cpu_ : "-1") + " 2>&1",
                               status);
         } else {
-            std::size_t const corpus_size = 10000;
             repeat = static_cast<std::size_t>(
-                std::max(1.0, std::ceil(expected_rate * duration / static_cast<double>(corpus_size))));
+                std::max(1.0, std::ceil(expected_rate * duration / static_cast<double>(corpus_messages_))));
             out = run_capture(prefix() + shell_quote(opt_.str("sender")) + " --port " + std::to_string(port_) +
                                   " -q --loose --timeout 30 --repeat " + std::to_string(repeat) + " --window " +
                                   std::to_string(c.window) + " --connections " + std::to_string(c.connections) + " " +
@@ -216,6 +211,7 @@ private:
     child_process receiver_;
     std::uint16_t port_ = 0;
     double startup_cpu_ = 0;
+    std::size_t corpus_messages_ = 0; // hl7_sender sends the corpus --repeat times
 };
 
 } // namespace
@@ -299,15 +295,9 @@ try {
         }
         auto const& m = best[c.key];
         double const base = rate(c.connections == 1 ? "loader1" : "loader8");
-        std::string rounds_text;
-        for (double r : every[c.key]) {
-            char buf[32];
-            std::snprintf(buf, sizeof buf, "%s%.0f", rounds_text.empty() ? "" : " ", r);
-            rounds_text += buf;
-        }
         std::printf("  %-40s %5d %6d %10.0f %9.2f %9.1f %9.1f %5.0f%%  %s\n", c.title.c_str(), c.connections,
                     c.window, m.rate, base > 0 ? m.rate / base : 0.0, m.receiver_us, m.generator_us,
-                    100 * m.receiver_busy, rounds_text.c_str());
+                    100 * m.receiver_busy, every_text(every[c.key]).c_str());
     }
     std::printf("\n  rcv us / gen us: CPU microseconds per message of the receiver / of the load generator;\n"
                 "  rcv%%: the receiver's share of one core during the run (near 100%%: the receiver limits the rate)\n");

@@ -17,15 +17,17 @@
 #include <hl7/hl7.hpp>
 #include <hl7/tls.hpp>
 
+#include "hl7_bench_common.hpp"
+#include "hl7_bench_process.hpp"
+
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/use_future.hpp>
 
-#include <pthread.h>
-#include <sched.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -47,26 +49,8 @@
 namespace {
 
 using namespace std::chrono_literals;
+using namespace hl7_bench;
 using clock_type = std::chrono::steady_clock;
-
-struct settings
-{
-    double seconds = 2.0;
-    int rounds = 3;
-    int server_cpu = 1;
-    int client_cpu = 0;
-};
-
-bool
-pin_this_thread(int cpu)
-{
-    if (cpu < 0 || static_cast<unsigned>(cpu) >= std::thread::hardware_concurrency())
-        return false;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0;
-}
 
 std::string
 make_message(std::string const& id, std::size_t extra = 0)
@@ -118,7 +102,7 @@ struct servers
             },
             asio::use_future);
         thread = std::thread([this, cpu] {
-            pin_this_thread(cpu);
+            pin_to_cpu(cpu);
             auto work = asio::make_work_guard(ctx);
             ctx.run();
         });
@@ -202,7 +186,8 @@ fresh_connections(client const& c, int parallel, double seconds)
 {
     asio::io_context ctx{1};
     std::atomic<std::uint64_t> done{0};
-    auto const end = clock_type::now() + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(seconds));
+    auto const start = clock_type::now();
+    auto const end = start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(seconds));
     hl7::message const msg = hl7::parse(make_message("HS"));
     for (int i = 0; i < parallel; ++i) {
         asio::co_spawn(
@@ -221,42 +206,27 @@ fresh_connections(client const& c, int parallel, double seconds)
             asio::detached);
     }
     ctx.run();
-    return static_cast<double>(done.load()) / seconds;
-}
-
-double
-median(std::vector<double> v)
-{
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
+    // Over the whole run: the connections started just before `end` finish after it.
+    return static_cast<double>(done.load()) / std::chrono::duration<double>(clock_type::now() - start).count();
 }
 
 } // namespace
 
 int
 main(int argc, char** argv)
-{
-    settings s;
-    for (int i = 1; i < argc; ++i) {
-        std::string const a = argv[i];
-        auto next = [&]() -> std::string {
-            if (i + 1 >= argc)
-                throw std::invalid_argument(a + " needs a value");
-            return argv[++i];
-        };
-        if (a == "--seconds")
-            s.seconds = std::stod(next());
-        else if (a == "--rounds")
-            s.rounds = std::stoi(next());
-        else if (a == "--server-cpu")
-            s.server_cpu = std::stoi(next());
-        else if (a == "--client-cpu")
-            s.client_cpu = std::stoi(next());
-        else {
-            std::fprintf(stderr, "usage: hl7_bench_tls [--seconds S] [--rounds N] [--server-cpu C] [--client-cpu C]\n");
-            return 2;
-        }
+try {
+    options const opt(argc, argv, {{"seconds", "2"}, {"rounds", "3"}, {"server-cpu", "1"}, {"client-cpu", "0"}});
+    if (opt.help()) {
+        opt.usage(argv[0]);
+        return 0;
     }
+    double const seconds = opt.num("seconds");
+    int const rounds = std::max(1, static_cast<int>(opt.num("rounds")));
+    int server_cpu = static_cast<int>(opt.num("server-cpu"));
+    int client_cpu = static_cast<int>(opt.num("client-cpu"));
+    // Both CPUs must take a thread, else neither is pinned (and the header says so).
+    if (::sysconf(_SC_NPROCESSORS_ONLN) < 2 || !can_pin_to_cpu(server_cpu) || !can_pin_to_cpu(client_cpu))
+        server_cpu = client_cpu = -1;
     char tmpl[] = "/tmp/hl7-bench-tls-XXXXXX";
     if (!::mkdtemp(tmpl))
         return 1;
@@ -265,13 +235,13 @@ main(int argc, char** argv)
         std::fprintf(stderr, "make_certs.sh failed\n");
         return 1;
     }
-    bool const pinned = pin_this_thread(s.client_cpu);
-    servers srv(certs, s.server_cpu);
+    pin_to_cpu(client_cpu);
+    servers srv(certs, server_cpu);
     client plain{certs + "/ca.pem", false, srv.plain->port()};
     client tls{certs + "/ca.pem", true, srv.tls->port()};
     std::printf("MLLP over TLS (TLS 1.3, EC P-256) vs plain TCP, same server code; %d interleaved rounds of %.1f s, "
                 "medians\nserver thread on CPU %d, load generator on CPU %d%s\n\n",
-                s.rounds, s.seconds, s.server_cpu, s.client_cpu, pinned ? "" : " (not pinned)");
+                rounds, seconds, server_cpu, client_cpu, client_cpu < 0 ? " (not pinned)" : "");
     std::printf("%-34s %14s %14s %8s\n", "case", "plain /s", "TLS /s", "TLS/plain");
 
     struct bench_case
@@ -280,16 +250,16 @@ main(int argc, char** argv)
         std::function<double(client const&)> run;
     };
     std::vector<bench_case> cases = {
-        {"round trips, 1 connection", [&](client const& c) { return round_trips(c, 1, 0, s.seconds); }},
-        {"round trips, 8 connections", [&](client const& c) { return round_trips(c, 8, 0, s.seconds); }},
-        {"round trips, 64 connections", [&](client const& c) { return round_trips(c, 64, 0, s.seconds); }},
-        {"1 MiB messages, 1 connection", [&](client const& c) { return round_trips(c, 1, 1u << 20, s.seconds); }},
-        {"new connection per message (x8)", [&](client const& c) { return fresh_connections(c, 8, s.seconds); }},
+        {"round trips, 1 connection", [&](client const& c) { return round_trips(c, 1, 0, seconds); }},
+        {"round trips, 8 connections", [&](client const& c) { return round_trips(c, 8, 0, seconds); }},
+        {"round trips, 64 connections", [&](client const& c) { return round_trips(c, 64, 0, seconds); }},
+        {"1 MiB messages, 1 connection", [&](client const& c) { return round_trips(c, 1, 1u << 20, seconds); }},
+        {"new connection per message (x8)", [&](client const& c) { return fresh_connections(c, 8, seconds); }},
     };
     int failures = 0;
     for (auto const& bc : cases) {
         std::vector<double> p, t;
-        for (int r = 0; r < s.rounds; ++r) {
+        for (int r = 0; r < rounds; ++r) {
             p.push_back(bc.run(plain));
             t.push_back(bc.run(tls));
         }
@@ -301,4 +271,7 @@ main(int argc, char** argv)
     }
     std::system(("rm -rf '" + certs + "'").c_str());
     return failures ? 1 : 0;
+} catch (std::exception const& e) {
+    std::fprintf(stderr, "hl7_bench_tls: %s\n", e.what());
+    return 2;
 }

@@ -124,6 +124,51 @@ print_rate(std::string const& name, double messages, double bytes, timing const&
     std::fflush(stdout);
 }
 
+/// The median of `v` (the upper one of an even count); 0 if empty.
+inline double
+median(std::vector<double> v)
+{
+    if (v.empty())
+        return 0;
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+/// The `pct`th percentile of `sorted` (ascending): the value at index
+/// size * pct / 100; 0 if empty.
+inline double
+percentile_of_sorted(std::vector<double> const& sorted, std::size_t pct)
+{
+    if (sorted.empty())
+        return 0;
+    return sorted[std::min(sorted.size() - 1, sorted.size() * pct / 100)];
+}
+
+/// "(min-max)" of `v`, rounded to integers; "" if empty.
+inline std::string
+range_text(std::vector<double> const& v)
+{
+    if (v.empty())
+        return {};
+    auto const [lo, hi] = std::minmax_element(v.begin(), v.end());
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "(%.0f-%.0f)", *lo, *hi);
+    return buf;
+}
+
+/// Every value of `v`, rounded to integers, space-separated (each round's rate).
+inline std::string
+every_text(std::vector<double> const& v)
+{
+    std::string out;
+    for (double x : v) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%s%.0f", out.empty() ? "" : " ", x);
+        out += buf;
+    }
+    return out;
+}
+
 /// Runs a shell command and returns its standard output.
 inline std::string
 run_capture(std::string const& command, int& status)

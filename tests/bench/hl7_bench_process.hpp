@@ -42,6 +42,20 @@ pin_to_cpu(int cpu)
     return ::sched_setaffinity(0, sizeof set, &set) == 0;
 }
 
+/** True if the calling thread could be pinned to CPU `cpu` (a negative
+    `cpu`: true); its affinity is left as it was. For checking a --*-cpu
+    option before a header claims the pinning. */
+inline bool
+can_pin_to_cpu(int cpu)
+{
+    cpu_set_t before;
+    if (cpu < 0 || ::sched_getaffinity(0, sizeof before, &before) != 0)
+        return cpu < 0;
+    bool const ok = pin_to_cpu(cpu);
+    ::sched_setaffinity(0, sizeof before, &before);
+    return ok;
+}
+
 class child_process
 {
 public:
@@ -201,14 +215,28 @@ process_cpu_seconds(pid_t pid)
     return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
+/// User + system CPU seconds of getrusage(`who`).
+inline double
+rusage_cpu_seconds(int who)
+{
+    rusage u{};
+    ::getrusage(who, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
 /// CPU seconds used so far by this process (all threads).
 inline double
 self_cpu_seconds()
 {
-    rusage u{};
-    ::getrusage(RUSAGE_SELF, &u);
-    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+    return rusage_cpu_seconds(RUSAGE_SELF);
+}
+
+/// CPU seconds used so far by this process's children that have been reaped.
+inline double
+children_cpu_seconds()
+{
+    return rusage_cpu_seconds(RUSAGE_CHILDREN);
 }
 
 /// A loopback port that was free a moment ago (bind port 0, read it back, close).

@@ -337,6 +337,37 @@ private:
         n.pid = -1;
     }
 
+    /** Connects to `url` alone (no reconnect; `connect_ms` to connect, JetStream
+        requests wait `wait_ms`), hands the JetStream context and its options to
+        `ask` and returns its status, or the connection's error. */
+    template<class Ask>
+    static natsStatus
+    ask_jetstream(std::string const& url, int connect_ms, int64_t wait_ms, Ask ask)
+    {
+        natsOptions* o = nullptr;
+        natsConnection* nc = nullptr;
+        natsStatus s = natsOptions_Create(&o);
+        if (s == NATS_OK) {
+            natsOptions_SetURL(o, url.c_str());
+            natsOptions_SetAllowReconnect(o, false);
+            natsOptions_SetTimeout(o, connect_ms);
+            s = natsConnection_Connect(&nc, o);
+        }
+        if (s == NATS_OK) {
+            jsCtx* js = nullptr;
+            jsOptions jo;
+            jsOptions_Init(&jo);
+            jo.Wait = wait_ms;
+            s = natsConnection_JetStream(&js, nc, &jo);
+            if (s == NATS_OK)
+                s = ask(js, jo);
+            jsCtx_Destroy(js);
+        }
+        natsConnection_Destroy(nc);
+        natsOptions_Destroy(o);
+        return s;
+    }
+
     /// A meta leader answers before it knows every peer as current: an R3
     /// stream created then fails with "no suitable peers for placement"
     /// (10005). Creates (and deletes) a probe stream with one replica per
@@ -347,41 +378,25 @@ private:
         auto const deadline = std::chrono::steady_clock::now() + timeout;
         std::string last = "no attempt";
         while (std::chrono::steady_clock::now() < deadline) {
-            natsOptions* o = nullptr;
-            natsConnection* nc = nullptr;
-            natsOptions_Create(&o);
-            natsOptions_SetURL(o, url(0).c_str());
-            natsOptions_SetAllowReconnect(o, false);
-            natsOptions_SetTimeout(o, 2000);
-            natsStatus s = natsConnection_Connect(&nc, o);
             jsErrCode jerr = static_cast<jsErrCode>(0);
-            if (s == NATS_OK) {
-                jsCtx* js = nullptr;
-                jsOptions jo;
-                jsOptions_Init(&jo);
-                jo.Wait = 5000;
-                s = natsConnection_JetStream(&js, nc, &jo);
-                if (s == NATS_OK) {
-                    jsStreamConfig cfg;
-                    jsStreamConfig_Init(&cfg);
-                    char const* subjects[] = {"hl7test.ready.probe"};
-                    cfg.Name = "HL7TEST_READY_PROBE";
-                    cfg.Subjects = subjects;
-                    cfg.SubjectsLen = 1;
-                    cfg.Replicas = static_cast<int64_t>(nodes_.size());
-                    jsStreamInfo* si = nullptr;
-                    s = js_AddStream(&si, js, &cfg, &jo, &jerr);
-                    if (si)
-                        jsStreamInfo_Destroy(si);
-                    if (s == NATS_OK) {
-                        jsErrCode derr = static_cast<jsErrCode>(0);
-                        js_DeleteStream(js, cfg.Name, &jo, &derr);
-                    }
+            natsStatus const s = ask_jetstream(url(0), 2000, 5000, [&](jsCtx* js, jsOptions& jo) {
+                jsStreamConfig cfg;
+                jsStreamConfig_Init(&cfg);
+                char const* subjects[] = {"hl7test.ready.probe"};
+                cfg.Name = "HL7TEST_READY_PROBE";
+                cfg.Subjects = subjects;
+                cfg.SubjectsLen = 1;
+                cfg.Replicas = static_cast<int64_t>(nodes_.size());
+                jsStreamInfo* si = nullptr;
+                natsStatus const added = js_AddStream(&si, js, &cfg, &jo, &jerr);
+                if (si)
+                    jsStreamInfo_Destroy(si);
+                if (added == NATS_OK) {
+                    jsErrCode derr = static_cast<jsErrCode>(0);
+                    js_DeleteStream(js, cfg.Name, &jo, &derr);
                 }
-                jsCtx_Destroy(js);
-                natsConnection_Destroy(nc);
-            }
-            natsOptions_Destroy(o);
+                return added;
+            });
             if (s == NATS_OK)
                 return;
             last = std::string(natsStatus_GetText(s)) + " (JetStream error " + std::to_string(static_cast<int>(jerr)) + ")";
@@ -405,29 +420,14 @@ private:
                     throw std::runtime_error("nats-server " + std::to_string(i + 1) + " exited:\n" + log(i));
                 }
             }
-            natsOptions* o = nullptr;
-            natsConnection* nc = nullptr;
-            natsOptions_Create(&o);
-            natsOptions_SetURL(o, url(i).c_str());
-            natsOptions_SetAllowReconnect(o, false);
-            natsOptions_SetTimeout(o, 1000);
-            natsStatus s = natsConnection_Connect(&nc, o);
-            if (s == NATS_OK) {
-                jsCtx* js = nullptr;
-                jsOptions jo;
-                jsOptions_Init(&jo);
-                jo.Wait = 1000;
-                s = natsConnection_JetStream(&js, nc, &jo);
+            natsStatus const s = ask_jetstream(url(i), 1000, 1000, [](jsCtx* js, jsOptions&) {
                 jsAccountInfo* ai = nullptr;
                 jsErrCode jerr = static_cast<jsErrCode>(0);
-                if (s == NATS_OK)
-                    s = js_GetAccountInfo(&ai, js, nullptr, &jerr);
+                natsStatus const r = js_GetAccountInfo(&ai, js, nullptr, &jerr);
                 if (ai)
                     jsAccountInfo_Destroy(ai);
-                jsCtx_Destroy(js);
-                natsConnection_Destroy(nc);
-            }
-            natsOptions_Destroy(o);
+                return r;
+            });
             if (s == NATS_OK)
                 return;
             last = natsStatus_GetText(s);

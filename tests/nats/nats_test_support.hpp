@@ -10,6 +10,7 @@
 #include <hl7/store/jetstream.hpp>
 
 #include "mllp_net_helpers.hpp"
+#include "store_test_messages.hpp"
 #include "nats_cluster.hpp"
 
 #include <asio/co_spawn.hpp>
@@ -28,27 +29,10 @@
 namespace hl7_nats_test {
 
 using namespace std::chrono_literals;
+using hl7_test::message_text;
+using hl7_test::meta_of;
 using hl7_test::run;
-
-/// A small ADT message from `app`/`facility` with MSH-10 `control_id`.
-inline std::string
-message_text(std::string_view control_id, std::string_view app = "LAB", std::string_view facility = "NORTH")
-{
-    std::string m = "MSH|^~\\&|";
-    m += app;
-    m += '|';
-    m += facility;
-    m += "|HIS|MAIN|20240101120000||ADT^A01^ADT_A01|";
-    m += control_id;
-    m += "|P|2.5\rPID|1||12345^^^HOSP^MR||DOE^JOHN\r";
-    return m;
-}
-
-inline hl7::store::metadata
-meta_of(std::string const& text, std::string peer = "127.0.0.1:1")
-{
-    return hl7::store::make_metadata(hl7::parse(text), std::move(peer));
-}
+using hl7_test::store_error_of;
 
 /// Settings for tests: short timeouts, so failures show within seconds.
 inline hl7::store::jetstream_options
@@ -76,20 +60,6 @@ inline void
 close_store(asio::io_context& ctx, std::shared_ptr<hl7::store::jetstream_store> const& store)
 {
     run(ctx, [&]() -> asio::awaitable<void> { co_await store->close(); });
-}
-
-/// The error code a store_error thrown by `f` carries (empty if none).
-template<class F>
-std::error_code
-store_error_of(F&& f)
-{
-    try {
-        f();
-    }
-    catch (hl7::store::store_error const& e) {
-        return e.code();
-    }
-    return {};
 }
 
 /** A plain nats.c connection of the test's own: reads stream messages by

@@ -9,6 +9,7 @@
 #include <hl7/store/sqlite.hpp>
 
 #include "mllp_net_helpers.hpp"
+#include "store_test_messages.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
@@ -36,7 +37,10 @@
 namespace store_test {
 
 using namespace std::chrono_literals;
+using hl7_test::message_text;
+using hl7_test::meta_of;
 using hl7_test::run;
+using hl7_test::store_error_of;
 
 /// A fresh directory, removed with everything in it at the end.
 class scratch_dir
@@ -106,26 +110,6 @@ private:
     std::atomic<std::int64_t> ms_;
 };
 
-/// A small ADT message from `app`/`facility` with MSH-10 `control_id`.
-inline std::string
-message_text(std::string_view control_id, std::string_view app = "LAB", std::string_view facility = "NORTH")
-{
-    std::string m = "MSH|^~\\&|";
-    m += app;
-    m += '|';
-    m += facility;
-    m += "|HIS|MAIN|20240101120000||ADT^A01^ADT_A01|";
-    m += control_id;
-    m += "|P|2.5\rPID|1||12345^^^HOSP^MR||DOE^JOHN\r";
-    return m;
-}
-
-inline hl7::store::metadata
-meta_of(std::string const& text, std::string peer = "127.0.0.1:1")
-{
-    return hl7::store::make_metadata(hl7::parse(text), std::move(peer));
-}
-
 /// Opens a store at `path` with `options` (throws store_error).
 inline std::shared_ptr<hl7::store::sqlite_store>
 open_store(asio::io_context& ctx, std::string const& path, hl7::store::sqlite_options options = {})
@@ -133,20 +117,6 @@ open_store(asio::io_context& ctx, std::string const& path, hl7::store::sqlite_op
     return run(ctx, [&]() -> asio::awaitable<std::shared_ptr<hl7::store::sqlite_store>> {
         co_return co_await hl7::store::open_sqlite_store(path, options);
     });
-}
-
-/// The error code a store_error thrown by `f` carries (empty if none).
-template<class F>
-std::error_code
-store_error_of(F&& f)
-{
-    try {
-        f();
-    }
-    catch (hl7::store::store_error const& e) {
-        return e.code();
-    }
-    return {};
 }
 
 /** A plain SQLite connection of the test's own: another process's view of

@@ -13,6 +13,8 @@
 
 #include <hl7/parser/locate.hpp>
 
+#include "mllp_net_helpers.hpp" // frame(), as_tuple
+
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -123,8 +125,6 @@ private:
         std::vector<std::string> late; // ACKs due on the next connection
     };
 
-    static constexpr auto as_tuple = asio::experimental::as_tuple(asio::use_awaitable);
-
     void
     listen(std::uint16_t port)
     {
@@ -155,7 +155,7 @@ private:
     static asio::awaitable<void>
     send(std::shared_ptr<tcp::socket> sock, std::string payload)
     {
-        std::string const bytes = "\x0b" + payload + "\x1c\x0d";
+        std::string const bytes = frame(payload);
         co_await asio::async_write(*sock, asio::buffer(bytes), as_tuple);
     }
 
