@@ -114,7 +114,7 @@ TEST_CASE("unescape: text without the escape character is returned unchanged", "
     CHECK(un(binary) == binary);
 }
 
-TEST_CASE("unescape: \\X..\\ yields raw bytes", "[escape]")
+TEST_CASE("unescape: the hex escape (X..) yields raw bytes", "[escape]")
 {
     CHECK(un("\\X00\\") == "\0"s);
     CHECK(un("\\XFF\\") == "\xff");
