@@ -28,11 +28,15 @@ find_package_handle_standard_args(Asio
 # header was included, so files that include Asio first and files that do
 # not disagree on an inline function (ASan: alloc-dealloc-mismatch). Fixing
 # the choice for every file that uses the target removes the hazard.
+# ASIO_DISABLE_THREAD_KEYWORD_EXTENSION (clang only): clang may reuse a
+# thread-local address across a co_await that resumed on another thread;
+# see include/hl7/detail/asio_config.hpp.
 if(Asio_FOUND AND NOT TARGET Asio::Asio)
     add_library(Asio::Asio INTERFACE IMPORTED)
     set_target_properties(Asio::Asio PROPERTIES
         INTERFACE_INCLUDE_DIRECTORIES "${Asio_INCLUDE_DIR}"
-        INTERFACE_COMPILE_DEFINITIONS "ASIO_STANDALONE;ASIO_NO_DEPRECATED;ASIO_DISABLE_STD_ALIGNED_ALLOC")
+        INTERFACE_COMPILE_DEFINITIONS
+            "ASIO_STANDALONE;ASIO_NO_DEPRECATED;ASIO_DISABLE_STD_ALIGNED_ALLOC;$<$<CXX_COMPILER_ID:Clang>:ASIO_DISABLE_THREAD_KEYWORD_EXTENSION>")
 endif()
 
 mark_as_advanced(Asio_INCLUDE_DIR)

@@ -32,6 +32,21 @@
 #endif
 #endif
 
+// Asio's per-thread state under clang. clang (16, and later versions in some
+// loops) may keep the address of a thread-local variable computed before a
+// co_await and use it after the coroutine resumed on another thread
+// (llvm-project issues 47179, 63022). Asio reaches each thread's cache of
+// coroutine frames through such a variable (keyword_tss_ptr), so with several
+// io threads two threads end up sharing one cache without a lock and corrupt
+// the heap. Through pthread_getspecific, a call clang must repeat, the value
+// is always the current thread's. The Asio::Asio target defines the same for
+// clang, so translation units that include Asio first agree with these.
+#if !defined(ASIO_DETAIL_CONFIG_HPP) && defined(__clang__)
+#if !defined(ASIO_DISABLE_THREAD_KEYWORD_EXTENSION) && !defined(ASIO_HAS_THREAD_KEYWORD_EXTENSION)
+#define ASIO_DISABLE_THREAD_KEYWORD_EXTENSION 1
+#endif
+#endif
+
 #include <asio/detail/config.hpp>
 #include <asio/version.hpp>
 
