@@ -13,20 +13,12 @@
 #include <hl7/net/wait_for.hpp>
 
 #include "mllp_net_helpers.hpp"
-
-#include <asio/co_spawn.hpp>
-#include <asio/io_context.hpp>
-#include <asio/strand.hpp>
-#include <asio/use_future.hpp>
+#include "threaded_server.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <atomic>
-#include <future>
-#include <optional>
 #include <string>
-#include <thread>
-#include <vector>
 
 using namespace hl7_test;
 using namespace std::chrono_literals;
@@ -58,47 +50,22 @@ TEST_CASE("io threads: a server and its clients on four io threads (clang thread
     constexpr int connections = 8;
     constexpr int per_connection = 150;
     for (int round = 0; round < rounds; ++round) {
-        asio::io_context ctx;
-        std::promise<std::uint16_t> port_promise;
-        std::optional<hl7::server> server;
-        asio::co_spawn(
-            ctx,
-            [&]() -> asio::awaitable<void> {
-                server.emplace(co_await hl7::start_hl7_server(slow_ack_handler, loopback_options()));
-                port_promise.set_value(server->port());
-            },
-            asio::detached);
-        auto work = asio::make_work_guard(ctx);
-        std::vector<std::thread> threads;
-        for (int i = 0; i < 4; ++i)
-            threads.emplace_back([&] { ctx.run(); });
-        std::uint16_t const port = port_promise.get_future().get();
-
         std::atomic<int> good{0};
-        std::vector<std::future<void>> clients;
-        for (int c = 0; c < connections; ++c)
-            clients.push_back(asio::co_spawn(
-                asio::make_strand(ctx),
-                [&, c]() -> asio::awaitable<void> {
-                    auto [reader, writer] = co_await hl7::open_hl7_connection("127.0.0.1", port);
-                    for (int i = 0; i < per_connection; ++i) {
-                        std::string const id = "T" + std::to_string(c) + "-" + std::to_string(i);
-                        writer.writeblock(sample_message(id));
-                        co_await writer.drain();
-                        auto ack = co_await hl7::wait_for(reader.readmessage(), 10s);
-                        if (ack["MSA.2"] == id)
-                            ++good;
-                    }
-                    writer.close();
-                    co_await writer.wait_closed();
-                },
-                asio::use_future));
-        for (auto& f : clients)
-            f.get();
-        asio::post(ctx, [&] { server->close(); });
-        work.reset();
-        for (auto& t : threads)
-            t.join();
+        run_threaded_server(
+            4, [] { return hl7::start_hl7_server(slow_ack_handler, loopback_options()); }, connections,
+            [&](std::uint16_t port, int c) -> asio::awaitable<void> {
+                auto [reader, writer] = co_await hl7::open_hl7_connection("127.0.0.1", port);
+                for (int i = 0; i < per_connection; ++i) {
+                    std::string const id = "T" + std::to_string(c) + "-" + std::to_string(i);
+                    writer.writeblock(sample_message(id));
+                    co_await writer.drain();
+                    auto ack = co_await hl7::wait_for(reader.readmessage(), 10s);
+                    if (ack["MSA.2"] == id)
+                        ++good;
+                }
+                writer.close();
+                co_await writer.wait_closed();
+            });
         CHECK(good == connections * per_connection);
     }
 }

@@ -2,6 +2,7 @@
 #include <hl7/net/router.hpp>
 
 #include "mllp_net_helpers.hpp"
+#include "threaded_server.hpp"
 
 #include <hl7/net/open_connection.hpp>
 #include <hl7/net/server.hpp>
@@ -496,7 +497,6 @@ TEST_CASE("router: a handler cancelled by the server's limit is not answered", "
 
 TEST_CASE("router: several io threads, many connections", "[router][threads]")
 {
-    asio::io_context ctx;
     event_log log;
     hl7::router_options o;
     o.on_event = log.hook();
@@ -516,45 +516,20 @@ TEST_CASE("router: several io threads, many connections", "[router][threads]")
     constexpr int connections = 8;
     constexpr int per_connection = 40;
     std::atomic<int> good{0};
-    std::promise<std::uint16_t> port_promise;
-    std::optional<hl7::server> server;
-    asio::co_spawn(
-        ctx,
-        [&]() -> asio::awaitable<void> {
-            server.emplace(co_await hl7::start_hl7_server(router, loopback_options()));
-            port_promise.set_value(server->port());
-        },
-        asio::detached);
-    std::vector<std::thread> threads;
-    auto work = asio::make_work_guard(ctx);
-    for (int i = 0; i < 4; ++i)
-        threads.emplace_back([&] { ctx.run(); });
-    std::uint16_t const port = port_promise.get_future().get();
-
-    std::vector<std::future<void>> clients;
-    for (int c = 0; c < connections; ++c) {
-        clients.push_back(asio::co_spawn(
-            asio::make_strand(ctx),
-            [&, c]() -> asio::awaitable<void> {
-                auto [reader, writer] = co_await hl7::open_hl7_connection("127.0.0.1", port);
-                for (int i = 0; i < per_connection; ++i) {
-                    std::string const id = "T" + std::to_string(c) + "-" + std::to_string(i);
-                    bool const fail = i % 10 == 9;
-                    auto ack = co_await exchange(reader, writer, msg(fail ? "ORU^R01" : "ADT^A01", id));
-                    if (ack["MSA.2"] == id && ack["MSA.1"] == (fail ? "AE" : "AA"))
-                        ++good;
-                }
-                writer.close();
-                co_await writer.wait_closed();
-            },
-            asio::use_future));
-    }
-    for (auto& f : clients)
-        f.get();
-    asio::post(ctx, [&] { server->close(); });
-    work.reset();
-    for (auto& t : threads)
-        t.join();
+    run_threaded_server(
+        4, [&] { return hl7::start_hl7_server(router, loopback_options()); }, connections,
+        [&](std::uint16_t port, int c) -> asio::awaitable<void> {
+            auto [reader, writer] = co_await hl7::open_hl7_connection("127.0.0.1", port);
+            for (int i = 0; i < per_connection; ++i) {
+                std::string const id = "T" + std::to_string(c) + "-" + std::to_string(i);
+                bool const fail = i % 10 == 9;
+                auto ack = co_await exchange(reader, writer, msg(fail ? "ORU^R01" : "ADT^A01", id));
+                if (ack["MSA.2"] == id && ack["MSA.1"] == (fail ? "AE" : "AA"))
+                    ++good;
+            }
+            writer.close();
+            co_await writer.wait_closed();
+        });
     CHECK(good == connections * per_connection);
     CHECK(calls == connections * per_connection);
     auto const events = log.all();
