@@ -84,33 +84,6 @@ TEST_CASE("mutual TLS: AA, and both sides see version, cipher and the peer's cer
     CHECK(client_side->peer_certificate->verified);
 }
 
-TEST_CASE("TLS 1.2 only peers negotiate TLS 1.2 with an AEAD cipher of the preset", "[tls]")
-{
-    asio::io_context ctx;
-    std::optional<hl7::tls::session_info> info;
-    run(ctx, [&]() -> asio::awaitable<void> {
-        auto server = co_await hl7::start_hl7_tls_server(ack_handler, loopback_options(), server_tls());
-        // An application's own context, limited to TLS 1.2.
-        auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
-        SSL_CTX_set_max_proto_version(context->native_handle(), TLS1_2_VERSION);
-        context->set_verify_mode(asio::ssl::verify_peer);
-        context->load_verify_file(cert("ca.pem"));
-        auto [reader, writer] = co_await hl7::open_hl7_tls_connection("127.0.0.1", server.port(), context);
-        info = hl7::tls::get_session_info(reader);
-        writer.writemessage(hl7::parse(sample_message("TLS12")));
-        auto answer = co_await hl7::wait_for(reader.readmessage(), 20s);
-        CHECK(std::string(answer["MSA.1"]) == "AA");
-        writer.close();
-        server.close();
-        co_await server.wait_closed();
-    });
-    REQUIRE(info);
-    CHECK(info->version == "TLSv1.2");
-    // The server's preset: ECDHE with AEAD ciphers only.
-    CHECK(std::string(hl7::tls::detail::default_cipher_list).find(info->cipher) != std::string::npos);
-    CHECK(info->cipher.rfind("ECDHE-", 0) == 0);
-}
-
 namespace {
 
 // An application's client context that speaks TLS 1.2 only (what an old
@@ -126,6 +99,29 @@ tls12_only_client()
 }
 
 } // namespace
+
+TEST_CASE("TLS 1.2 only peers negotiate TLS 1.2 with an AEAD cipher of the preset", "[tls]")
+{
+    asio::io_context ctx;
+    std::optional<hl7::tls::session_info> info;
+    run(ctx, [&]() -> asio::awaitable<void> {
+        auto server = co_await hl7::start_hl7_tls_server(ack_handler, loopback_options(), server_tls());
+        auto [reader, writer] =
+            co_await hl7::open_hl7_tls_connection("127.0.0.1", server.port(), tls12_only_client());
+        info = hl7::tls::get_session_info(reader);
+        writer.writemessage(hl7::parse(sample_message("TLS12")));
+        auto answer = co_await hl7::wait_for(reader.readmessage(), 20s);
+        CHECK(std::string(answer["MSA.1"]) == "AA");
+        writer.close();
+        server.close();
+        co_await server.wait_closed();
+    });
+    REQUIRE(info);
+    CHECK(info->version == "TLSv1.2");
+    // The server's preset: ECDHE with AEAD ciphers only.
+    CHECK(std::string(hl7::tls::detail::default_cipher_list).find(info->cipher) != std::string::npos);
+    CHECK(info->cipher.rfind("ECDHE-", 0) == 0);
+}
 
 TEST_CASE("min_version tls1_3 refuses a TLS 1.2 client: no_common_protocol on both sides", "[tls][limits]")
 {
