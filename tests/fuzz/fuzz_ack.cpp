@@ -168,7 +168,10 @@ check_charset(hl7::message const& m, std::string_view input)
     try {
         hl7::message const u = hl7::to_utf8(m, o);
         HL7_FUZZ_CHECK(u.size() == m.size(), "conversion changed the segments: " + printable(input));
-        if (m.character_set() == "8859/1" && m.segment_at(1).field(18).size() == 1) {
+        // (MSH-18 is an ID: relabelling it writes the whole field, so a
+        // value with components, which is malformed, does not come back.)
+        if (m.character_set() == "8859/1" && m.segment_at(1).field(18).size() == 1 &&
+            m.segment_at(1).field(18).raw().find(m.delimiters().component) == std::string_view::npos) {
             hl7::message const back = hl7::from_utf8(u, "8859/1");
             HL7_FUZZ_CHECK(hl7::to_string(back) == hl7::to_string(m),
                            "8859/1 round trip: " + printable(hl7::to_string(back)) + " vs " + printable(input));
