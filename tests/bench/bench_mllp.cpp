@@ -219,6 +219,18 @@ struct cpu_group
     std::vector<pid_t> pids;
 };
 
+/// The non-empty items of `text` between `sep`s.
+std::vector<std::string>
+split_list(std::string const& text, char sep)
+{
+    std::vector<std::string> out;
+    std::stringstream in(text);
+    for (std::string item; std::getline(in, item, sep);)
+        if (!item.empty())
+            out.push_back(item);
+    return out;
+}
+
 /// CPU seconds used so far by every process of `g`; -1 if one is unknown (gone).
 double
 group_cpu_seconds(cpu_group const& g)
@@ -238,17 +250,12 @@ std::vector<cpu_group>
 parse_cpu_groups(std::string const& text)
 {
     std::vector<cpu_group> out;
-    std::stringstream in(text);
-    std::string item;
-    while (std::getline(in, item, ',')) {
-        if (item.empty())
-            continue;
+    for (auto const& item : split_list(text, ',')) {
         auto const eq = item.find('=');
         if (eq == std::string::npos || eq == 0)
             throw std::runtime_error("--port-cpu: expected NAME=PID[+PID...], got " + item);
         cpu_group g{item.substr(0, eq), {}};
-        std::stringstream pids(item.substr(eq + 1));
-        for (std::string pid; std::getline(pids, pid, '+');)
+        for (auto const& pid : split_list(item.substr(eq + 1), '+'))
             g.pids.push_back(static_cast<pid_t>(std::stoi(pid)));
         if (g.pids.empty())
             throw std::runtime_error("--port-cpu: no pid for " + g.name);
@@ -446,11 +453,8 @@ std::vector<int>
 parse_list(std::string const& s)
 {
     std::vector<int> out;
-    std::stringstream in(s);
-    std::string item;
-    while (std::getline(in, item, ','))
-        if (!item.empty())
-            out.push_back(std::stoi(item));
+    for (auto const& item : split_list(s, ','))
+        out.push_back(std::stoi(item));
     return out;
 }
 
@@ -794,7 +798,9 @@ try {
     std::printf("\n  hl7 --store / hl7           ");
     for (auto const& c : cfgs)
         std::printf("   %s", cpu_ratio("store", "hl7", c).c_str());
-    if (!port_groups.empty()) {
+    bool const any_port_target =
+        std::any_of(specs.begin(), specs.end(), [](server_spec const& sp) { return sp.argv.empty(); });
+    if (!port_groups.empty() && any_port_target) {
         // Where the time goes behind a port:N target: CPU per round trip of
         // each group, and its share of one core, in the same (best) round as
         // the rate above; the client is this program (the load generator).
