@@ -83,7 +83,7 @@ else
 fi
 
 group() {
-    local name=$1 ids= f
+    local name=$1 ids="" f
     shift
     for f in "$@"; do
         ids+=${ids:++}$(cat "$f")
@@ -118,4 +118,4 @@ elif ((queued < acked)); then
 else
     echo "stream HL7 holds $queued messages for $acked acknowledged through HAProxy (the rest: health-check probes)"
 fi
-exit $rc
+exit "$rc"
