@@ -19,6 +19,8 @@
 #   HL7_NATS_ROUTE_PORTS  ["16222 16223 16224"] cluster route ports
 #   HL7_NATS_MAX_PAYLOAD  [8MB] largest message a server accepts
 #   HL7_REPLICAS          [3] replicas of the streams
+#   HL7_DEDUP_WINDOW      [600] the streams' duplicate window in seconds (a
+#                         resend with the same MSH-3, MSH-4, MSH-10 is stored once)
 #   HL7_MAX_ACK_PENDING   [1] messages the forwarders' consumer hands out at
 #                         once: 1 keeps every sender's order, more deliver in
 #                         parallel without order (see jetstream_options)
@@ -58,6 +60,7 @@ load_settings() {
     route_ports=(${HL7_NATS_ROUTE_PORTS:-16222 16223 16224})
     max_payload=${HL7_NATS_MAX_PAYLOAD:-8MB}
     replicas=${HL7_REPLICAS:-3}
+    dedup_window=${HL7_DEDUP_WINDOW:-600}
     max_ack_pending=${HL7_MAX_ACK_PENDING:-1}
     lb_port=${HL7_LB_PORT:-12575}
     stats_port=${HL7_LB_STATS_PORT:-12580}
@@ -96,6 +99,7 @@ save_settings() {
         printf 'HL7_NATS_ROUTE_PORTS=%q\n' "${route_ports[*]}"
         printf 'HL7_NATS_MAX_PAYLOAD=%q\n' "$max_payload"
         printf 'HL7_REPLICAS=%q\n' "$replicas"
+        printf 'HL7_DEDUP_WINDOW=%q\n' "$dedup_window"
         printf 'HL7_MAX_ACK_PENDING=%q\n' "$max_ack_pending"
         printf 'HL7_LB_PORT=%q\n' "$lb_port"
         printf 'HL7_LB_STATS_PORT=%q\n' "$stats_port"
@@ -324,7 +328,7 @@ cmd_up() {
     echo "NATS cluster: $servers"
     # The stream (R$replicas), the dead-letter stream and the consumer, once
     # JetStream has elected its meta leader.
-    "$setup" --servers "$servers" --replicas "$replicas" --max-ack-pending "$max_ack_pending" --wait 60 >"$run_dir/logs/setup.log" 2>&1 ||
+    "$setup" --servers "$servers" --replicas "$replicas" --dedup-window "$dedup_window" --max-ack-pending "$max_ack_pending" --wait 60 >"$run_dir/logs/setup.log" 2>&1 ||
         die "hl7_nats_setup failed: $(cat "$run_dir/logs/setup.log")"
     sed 's/^/  /' "$run_dir/logs/setup.log"
 

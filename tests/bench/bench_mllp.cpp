@@ -98,6 +98,7 @@ struct result
     std::string first_error;
     double client_cpu = -1; // CPU seconds of this (client) process during the run
     double server_cpu = -1; // CPU seconds of the server process during the run
+    std::vector<double> group_cpu; // CPU seconds of each --port-cpu group during the run (-1: unknown)
 
     double rate() const { return seconds > 0 ? static_cast<double>(trips) / seconds : 0; }
     double mb_per_s() const { return seconds > 0 ? static_cast<double>(bytes) / seconds / 1e6 : 0; }
@@ -209,13 +210,70 @@ facade_client_loop(hl7::stream_reader reader, hl7::stream_writer writer, workloa
 }
 #endif
 
+/** Processes this program did not start whose CPU is measured during the
+    runs against "port:N" targets (--port-cpu), by group: e.g. the receivers,
+    NATS servers and HAProxy of a scale-out deployment behind that port. */
+struct cpu_group
+{
+    std::string name;
+    std::vector<pid_t> pids;
+};
+
+/// The non-empty items of `text` between `sep`s.
+std::vector<std::string>
+split_list(std::string const& text, char sep)
+{
+    std::vector<std::string> out;
+    std::stringstream in(text);
+    for (std::string item; std::getline(in, item, sep);)
+        if (!item.empty())
+            out.push_back(item);
+    return out;
+}
+
+/// CPU seconds used so far by every process of `g`; -1 if one is unknown (gone).
+double
+group_cpu_seconds(cpu_group const& g)
+{
+    double sum = 0;
+    for (pid_t pid : g.pids) {
+        double const s = process_cpu_seconds(pid);
+        if (s < 0)
+            return -1;
+        sum += s;
+    }
+    return sum;
+}
+
+/// "receivers=1+2,nats=3+4+5" -> groups; throws on a malformed list.
+std::vector<cpu_group>
+parse_cpu_groups(std::string const& text)
+{
+    std::vector<cpu_group> out;
+    for (auto const& item : split_list(text, ',')) {
+        auto const eq = item.find('=');
+        if (eq == std::string::npos || eq == 0)
+            throw std::runtime_error("--port-cpu: expected NAME=PID[+PID...], got " + item);
+        cpu_group g{item.substr(0, eq), {}};
+        for (auto const& pid : split_list(item.substr(eq + 1), '+'))
+            g.pids.push_back(static_cast<pid_t>(std::stoi(pid)));
+        if (g.pids.empty())
+            throw std::runtime_error("--port-cpu: no pid for " + g.name);
+        out.push_back(std::move(g));
+    }
+    return out;
+}
+
 result
 run_config(std::string const& client, std::uint16_t port, pid_t server_pid, workload const& w, int connections,
-           double duration, std::size_t max_trips, bool check)
+           double duration, std::size_t max_trips, bool check, std::vector<cpu_group> const& groups)
 {
     result r;
     double const client_cpu0 = self_cpu_seconds();
     double const server_cpu0 = process_cpu_seconds(server_pid);
+    std::vector<double> group_cpu0;
+    for (auto const& g : groups)
+        group_cpu0.push_back(group_cpu_seconds(g));
     asio::io_context io(1);
     tcp::endpoint const ep(asio::ip::make_address("127.0.0.1"), port);
     std::vector<std::unique_ptr<mllp_stream>> streams;
@@ -323,6 +381,10 @@ run_config(std::string const& client, std::uint16_t port, pid_t server_pid, work
     double const server_cpu1 = process_cpu_seconds(server_pid);
     if (server_cpu0 >= 0 && server_cpu1 >= 0)
         r.server_cpu = server_cpu1 - server_cpu0;
+    for (std::size_t i = 0; i < groups.size(); ++i) {
+        double const now = group_cpu_seconds(groups[i]);
+        r.group_cpu.push_back(now >= 0 && group_cpu0[i] >= 0 ? now - group_cpu0[i] : -1);
+    }
     r.trips = st.trips;
     r.bytes = st.bytes;
     r.failed = st.failed;
@@ -391,11 +453,8 @@ std::vector<int>
 parse_list(std::string const& s)
 {
     std::vector<int> out;
-    std::stringstream in(s);
-    std::string item;
-    while (std::getline(in, item, ','))
-        if (!item.empty())
-            out.push_back(std::stoi(item));
+    for (auto const& item : split_list(s, ','))
+        out.push_back(std::stoi(item));
     return out;
 }
 
@@ -441,7 +500,8 @@ try {
                        {"rounds", "3"},
                        {"max-trips", "2000000"},
                        {"server-cpu", "0"},
-                       {"client-cpu", "1"}});
+                       {"client-cpu", "1"},
+                       {"port-cpu", ""}});
     if (opt.help()) {
         opt.usage(argv[0]);
         std::printf(
@@ -460,7 +520,9 @@ try {
             "                     with --example-args; ratio row \"hl7 --store / hl7\"\n"
             "  --big none skips the 1 MiB messages; lists are comma-separated connection counts\n"
             "  --server-cpu / --client-cpu: the CPU every server process / this client is pinned to, so that\n"
-            "      they never compete for one core (-1: not pinned; both are ignored on a single-CPU machine)\n");
+            "      they never compete for one core (-1: not pinned; both are ignored on a single-CPU machine)\n"
+            "  --port-cpu NAME=PID[+PID...],...: processes behind the port:N targets (not started here, not\n"
+            "      pinned here) whose CPU is measured during those runs, by group; an extra table shows it\n");
         return 0;
     }
     double const duration = opt.num("duration");
@@ -470,6 +532,7 @@ try {
     auto const big_conns = parse_list(opt.str("big-connections"));
     auto const py_conns = parse_list(opt.str("python-connections"));
 
+    auto const port_groups = parse_cpu_groups(opt.str("port-cpu"));
     auto const w = load_workload(opt.str("corpus"));
     std::optional<workload> big;
     if (opt.str("big") != "none")
@@ -603,6 +666,7 @@ try {
 
     std::map<std::pair<std::string, std::string>, result> results; // (target, load/conns)
     std::map<std::pair<std::string, std::string>, std::vector<double>> all_rates;
+    std::map<std::string, std::size_t> all_trips; // target -> round trips in every round
     int const rounds = std::max(1, static_cast<int>(opt.num("rounds")));
     for (int round = 1; round <= rounds; ++round) {
         std::printf("  round %d/%d ", round, rounds);
@@ -625,7 +689,9 @@ try {
                     r.first_error = "server process exited";
                 else
                     r = run_config(client, server->port, server->proc.pid(), *cfg.wl, cfg.conns,
-                                   is_python ? py_duration : duration, max_trips, spec.check);
+                                   is_python ? py_duration : duration, max_trips, spec.check,
+                                   spec.argv.empty() ? port_groups : std::vector<cpu_group>{});
+                all_trips[spec.key] += r.trips;
                 if (r.failed || !r.ran) {
                     ++failures;
                     std::printf("\n  %s %s/%d FAILED: %s\n", spec.title.c_str(), cfg.load.c_str(), cfg.conns,
@@ -694,6 +760,16 @@ try {
     std::printf("\n  python-hl7 / raw echo       ");
     for (auto const& c : cfgs)
         std::printf("   %s", ratio("python", "echo", c).c_str());
+    for (auto const& spec : specs) {
+        if (!spec.argv.empty() || spec.key.rfind("port:", 0) != 0)
+            continue;
+        std::printf("\n  %-28s", (spec.key + " / hl7").c_str());
+        for (auto const& c : cfgs)
+            std::printf("   %s", ratio(spec.key, "hl7", c).c_str());
+        std::printf("\n  %-28s", (spec.key + " / hl7 --store").c_str());
+        for (auto const& c : cfgs)
+            std::printf("   %s", ratio(spec.key, "store", c).c_str());
+    }
     auto cpu_ratio = [&](std::string const& a, std::string const& b, std::string const& cfg) -> std::string {
         auto ia = results.find({a, cfg});
         auto ib = results.find({b, cfg});
@@ -722,6 +798,46 @@ try {
     std::printf("\n  hl7 --store / hl7           ");
     for (auto const& c : cfgs)
         std::printf("   %s", cpu_ratio("store", "hl7", c).c_str());
+    bool const any_port_target =
+        std::any_of(specs.begin(), specs.end(), [](server_spec const& sp) { return sp.argv.empty(); });
+    if (!port_groups.empty() && any_port_target) {
+        // Where the time goes behind a port:N target: CPU per round trip of
+        // each group, and its share of one core, in the same (best) round as
+        // the rate above; the client is this program (the load generator).
+        std::printf("\n\n  CPU per round trip behind the port targets, us (share of one core), best round:\n  %-30s %-8s %5s",
+                    "server", "messages", "conns");
+        for (auto const& g : port_groups)
+            std::printf(" %18s", (g.name + " (" + std::to_string(g.pids.size()) + ")").c_str());
+        std::printf(" %18s %18s\n", "servers", "load generator");
+        for (auto const& spec : specs) {
+            if (!spec.argv.empty())
+                continue;
+            for (auto const& cfg : configs) {
+                auto it = results.find({spec.key, cfg.key()});
+                if (it == results.end() || !it->second.ran || it->second.trips == 0)
+                    continue;
+                auto const& r = it->second;
+                double const trips = static_cast<double>(r.trips);
+                auto cell = [&](double cpu) {
+                    char buf[64];
+                    if (cpu < 0)
+                        std::snprintf(buf, sizeof buf, "%18s", "n/a");
+                    else
+                        std::snprintf(buf, sizeof buf, "%10.1f (%3.0f%%)", 1e6 * cpu / trips, 100 * cpu / r.seconds);
+                    return std::string(buf);
+                };
+                std::printf("  %-30s %-8s %5d", spec.title.c_str(), cfg.load.c_str(), cfg.conns);
+                double servers = 0; // every group: what the servers' CPU did per round trip
+                for (double g : r.group_cpu) {
+                    std::printf(" %s", cell(g).c_str());
+                    servers = g < 0 || servers < 0 ? -1 : servers + g;
+                }
+                std::printf(" %s %s\n", cell(servers).c_str(), cell(r.client_cpu).c_str());
+            }
+            std::printf("  %s: %zu round trips acknowledged over all rounds\n", spec.key.c_str(), all_trips[spec.key]);
+        }
+        std::printf("  (the groups' share can pass 100%%: a group has several processes and threads)");
+    }
     if (results.count({"store", "corpus/64"}))
         std::printf("\n\n  issue 11 (group commit): round trips/s with --store / without, at 64 connections: %s "
                     "(target >= 0.5)",
