@@ -264,6 +264,19 @@ def scenario_sender_to_python(args, workdir):
     for cid in ("INTEROP-0001", "INTEROP-0002", "INTEROP-0003"):
         check(f"\nMSA|AA|{cid}\n".encode() in out, f"hl7_sender printed MSA|AA|{cid}")
 
+    # Enhanced mode (MSH-15/MSH-16 AL): python-hl7 knows only original mode and
+    # answers AA at once; our client, which would wait past a CA for the
+    # application ACK, takes that AA as the answer.
+    enhanced = os.path.join(workdir, "enhanced.hl7")
+    with open(enhanced, "w", encoding="ascii") as f:
+        f.write("MSH|^~\\&|SND|SF|RCV|RF|20240101120000||ADT^A01|ENH-1|P|2.5|||AL|AL\rPID|1||42\r")
+    s = Proc("hl7_sender_enhanced", [args.sender, "--host", "127.0.0.1", "--port", str(port), "--timeout", "10",
+                                     "--file", enhanced], workdir)
+    rc = s.wait()
+    show(s)
+    check(rc == 0, f"hl7_sender exits with 0 on python-hl7's AA to an enhanced-mode message (got {rc})")
+    check(b"\nMSA|AA|ENH-1\n" in s.output(), "hl7_sender printed MSA|AA|ENH-1")
+
     # python-hl7's streams decode with ascii/strict by default: a UTF-8 message
     # kills its handler (python-hl7 issue #54) and no ACK ever comes. Our sender
     # must give up after its timeout, not hang: the message was written and

@@ -641,3 +641,205 @@ TEST_CASE("client_fsm: fates: written and unanswered is unknown, never written i
     CHECK(h.outcomes[b].fate == send_fate::not_sent);
     CHECK(h.outcomes[b].reason == hl7::mllp::error::connect_timeout);
 }
+
+namespace {
+
+// A message in enhanced acknowledgement mode: MSH-15 `accept`, MSH-16 `application`.
+std::string
+enhanced_msg(std::string const& id, std::string const& accept, std::string const& application,
+             std::string const& version = "2.5")
+{
+    return "MSH|^~\\&|SND|SF|RCV|RF|20240101||ADT^A01|" + id + "|P|" + version + "|||" + accept + "|" + application +
+           "\rPID|1||42\r";
+}
+
+fsm_t::message_id
+submit_payload(harness& h, std::string const& payload)
+{
+    auto const m = h.fsm.submit(payload, h.now);
+    h.drain();
+    return m;
+}
+
+} // namespace
+
+TEST_CASE("client_fsm: enhanced mode, MSH-16 AL: the outcome is the application ACK after the CA", "[client][fsm][enhanced]")
+{
+    SECTION("CA then AA; the message keeps its place in the window until the AA")
+    {
+        harness h;
+        auto const m = submit_payload(h, enhanced_msg("N1", "AL", "AL"));
+        auto const next = h.submit("N2");
+        h.connect();
+        CHECK(h.write_all() == std::vector{m});
+        h.answer("CA", "N1");
+        CHECK(h.outcomes.count(m) == 0);
+        CHECK(h.fsm.in_flight() == 1);
+        CHECK(h.write_all().empty()); // window 1: N2 waits for N1's application ACK
+        h.answer("AA", "N1");
+        REQUIRE(h.outcomes.count(m) == 1);
+        CHECK(h.outcomes[m].fate == send_fate::acknowledged);
+        CHECK(h.outcomes[m].ack_code == "AA");
+        CHECK(h.outcomes[m].commit_code == "CA");
+        CHECK(h.outcomes[m].accepted());
+        CHECK(h.outcomes[m].ack.find("MSA|AA|N1") != std::string::npos);
+        CHECK(h.write_all() == std::vector{next});
+        h.answer("AA", "N2");
+        CHECK(h.outcomes[next].commit_code.empty()); // original mode
+        CHECK(h.unmatched.empty());
+    }
+    SECTION("an empty MSH-16 with MSH-15 given counts as AL")
+    {
+        harness h;
+        auto const m = submit_payload(h, enhanced_msg("N3", "AL", ""));
+        h.connect();
+        h.write_all();
+        h.answer("CA", "N3");
+        CHECK(h.outcomes.count(m) == 0);
+        h.answer("AE", "N3");
+        CHECK(h.outcomes[m].ack_code == "AE");
+        CHECK(h.outcomes[m].commit_code == "CA");
+        CHECK_FALSE(h.outcomes[m].accepted());
+    }
+    SECTION("MSH-15 NE: only the application ACK comes, and ends it")
+    {
+        harness h;
+        auto const m = submit_payload(h, enhanced_msg("N4", "NE", "AL"));
+        h.connect();
+        h.write_all();
+        h.answer("AA", "N4");
+        CHECK(h.outcomes[m].ack_code == "AA");
+        CHECK(h.outcomes[m].commit_code.empty());
+    }
+    SECTION("CR and CE end it at once: no application ACK follows a refused commit")
+    {
+        harness h;
+        auto const r = submit_payload(h, enhanced_msg("N5", "AL", "AL"));
+        auto const e = submit_payload(h, enhanced_msg("N6", "AL", "AL"));
+        h.connect();
+        h.write_all();
+        h.answer("CR", "N5");
+        CHECK(h.outcomes[r].ack_code == "CR");
+        CHECK(h.outcomes[r].commit_code.empty());
+        h.write_all();
+        h.answer("CE", "N6");
+        CHECK(h.outcomes[e].ack_code == "CE");
+        CHECK_FALSE(h.outcomes[e].accepted());
+    }
+    SECTION("retry_on_error: an AE after the CA resends the message; the resend's CA counts afresh")
+    {
+        auto o = harness::defaults();
+        o.retry_on_error = true;
+        harness h(o);
+        auto const m = submit_payload(h, enhanced_msg("N7", "AL", "AL"));
+        h.connect();
+        CHECK(h.write_all() == std::vector{m});
+        h.answer("CA", "N7");
+        h.answer("AE", "N7");
+        CHECK(h.outcomes.count(m) == 0);
+        CHECK(h.write_all() == std::vector{m});
+        h.answer("AA", "N7"); // the resend answered without a CA this time
+        CHECK(h.outcomes[m].ack_code == "AA");
+        CHECK(h.outcomes[m].commit_code.empty());
+        CHECK(h.outcomes[m].attempts == 2);
+    }
+    SECTION("the ACK timeout covers the wait for the application ACK")
+    {
+        auto o = harness::defaults();
+        o.ack_timeout = 5s;
+        o.max_retries = 0;
+        harness h(o);
+        auto const m = submit_payload(h, enhanced_msg("N8", "AL", "AL"));
+        h.connect();
+        h.write_all();
+        h.advance(3s);
+        h.answer("CA", "N8");
+        h.advance(3s); // 6 s after the write
+        REQUIRE(h.outcomes.count(m) == 1);
+        CHECK(h.outcomes[m].fate == send_fate::unknown);
+        CHECK(h.outcomes[m].reason == client_error::ack_timeout);
+        CHECK(h.outcomes[m].commit_code.empty()); // not acknowledged: no codes
+    }
+    SECTION("a connection lost between the CA and the application ACK resends the message")
+    {
+        harness h;
+        auto const m = submit_payload(h, enhanced_msg("N9", "AL", "AL"));
+        auto const c1 = h.connect();
+        h.write_all();
+        h.answer("CA", "N9");
+        h.fsm.connection_lost(c1, std::make_error_code(std::errc::connection_reset), h.now);
+        h.drain();
+        CHECK(h.outcomes.count(m) == 0);
+        h.connect(); // the CA made progress: reconnect at once
+        CHECK(h.write_all() == std::vector{m});
+        h.answer("CA", "N9");
+        h.answer("AA", "N9");
+        CHECK(h.outcomes[m].ack_code == "AA");
+        CHECK(h.outcomes[m].commit_code == "CA");
+        CHECK(h.outcomes[m].attempts == 2);
+    }
+}
+
+TEST_CASE("client_fsm: enhanced mode, when the commit ACK ends a message", "[client][fsm][enhanced]")
+{
+    SECTION("MSH-16 NE, ER or SU: the CA ends it; a later application ACK is unmatched")
+    {
+        for (std::string const app : {"NE", "ER", "SU"}) {
+            harness h;
+            auto const m = submit_payload(h, enhanced_msg("C-" + app, "AL", app));
+            h.connect();
+            h.write_all();
+            h.answer("CA", "C-" + app);
+            REQUIRE(h.outcomes.count(m) == 1);
+            CHECK(h.outcomes[m].ack_code == "CA");
+            CHECK(h.outcomes[m].commit_code.empty());
+            CHECK(h.outcomes[m].accepted());
+            h.answer("AA", "C-" + app);
+            CHECK(h.unmatched.size() == 1);
+        }
+    }
+    SECTION("wait_for_application_ack off: the CA ends it even for MSH-16 AL")
+    {
+        auto o = harness::defaults();
+        o.wait_for_application_ack = false;
+        harness h(o);
+        auto const m = submit_payload(h, enhanced_msg("W1", "AL", "AL"));
+        h.connect();
+        h.write_all();
+        h.answer("CA", "W1");
+        CHECK(h.outcomes[m].ack_code == "CA");
+        h.answer("AA", "W1");
+        CHECK(h.unmatched.size() == 1);
+    }
+    SECTION("v2.1 has no enhanced mode: MSH-15/MSH-16 are ignored and AA ends it")
+    {
+        harness h;
+        auto const m = submit_payload(h, enhanced_msg("V1", "NE", "NE", "2.1"));
+        h.connect();
+        h.write_all();
+        h.answer("AA", "V1");
+        CHECK(h.outcomes[m].ack_code == "AA");
+    }
+}
+
+TEST_CASE("client_fsm: enhanced mode, a message asking for no acknowledgement of success is not sent", "[client][fsm][enhanced]")
+{
+    harness h;
+    std::vector<fsm_t::message_id> refused;
+    for (auto const& [accept, application] : std::vector<std::pair<std::string, std::string>>{
+             {"NE", "NE"}, {"ER", "NE"}, {"NE", "ER"}, {"ER", "ER"}})
+        refused.push_back(submit_payload(h, enhanced_msg("S-" + accept + application, accept, application)));
+    for (auto id : refused) {
+        REQUIRE(h.outcomes.count(id) == 1);
+        CHECK(h.outcomes[id].fate == send_fate::not_sent);
+        CHECK(h.outcomes[id].reason == client_error::no_ack_requested);
+        CHECK(h.outcomes[id].reason == std::errc::invalid_argument);
+    }
+    CHECK(h.connects.empty());
+    // Any one of them asking for success is enough: SU on either side, or AL.
+    auto const su = submit_payload(h, enhanced_msg("S-SU", "SU", "NE"));
+    auto const al = submit_payload(h, enhanced_msg("S-AL", "ER", "SU"));
+    CHECK(h.outcomes.count(su) == 0);
+    CHECK(h.outcomes.count(al) == 0);
+    CHECK(h.connects.size() == 1);
+}

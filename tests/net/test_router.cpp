@@ -4,6 +4,7 @@
 #include "mllp_net_helpers.hpp"
 #include "threaded_server.hpp"
 
+#include <hl7/net/client.hpp>
 #include <hl7/net/open_connection.hpp>
 #include <hl7/net/server.hpp>
 
@@ -392,6 +393,65 @@ TEST_CASE("router: enhanced mode sends the commit ACK and the application ACK as
         co_await server.wait_closed();
     });
     CHECK(calls == 8);
+}
+
+TEST_CASE("router and client: enhanced mode end to end, the client waits for the application ACK", "[router][enhanced][client]")
+{
+    asio::io_context ctx;
+    hl7::router router;
+    router.route("ADT^*", [](hl7::message const& m) -> asio::awaitable<hl7::message> {
+        co_await sleep_for(1ms); // the CA is on the wire before the handler answers
+        co_return m.create_ack("AA");
+    });
+    router.route("ORU^*", [](hl7::message const&) -> hl7::message { throw std::runtime_error("database down"); });
+
+    struct expected
+    {
+        std::string payload, ack_code, commit_code;
+        hl7::send_fate fate = hl7::send_fate::acknowledged;
+    };
+    std::vector<expected> const cases{
+        {msg("ADT^A01", "E-1", "2.5", "|||AL|AL"), "AA", "CA"},
+        {msg("ORU^R01", "E-2", "2.5", "|||AL|AL"), "AE", "CA"},
+        {msg("ADT^A01", "E-3", "2.5", "|||AL|NE"), "CA", ""},
+        {msg("ADT^A01", "E-4", "2.5", "|||NE|AL"), "AA", ""},
+        {msg("SIU^S12", "E-5", "2.5", "|||AL|AL"), "CR", ""},
+        {msg("ADT^A01", "E-6", "2.5", "|||AL"), "AA", "CA"}, // MSH-16 empty in enhanced mode: AL
+        {msg("ADT^A01", "E-7", "2.3", "|||SU|AL"), "AA", "CA"},
+        {msg("ADT^A01", "E-8"), "AA", ""}, // original mode on the same connection
+        {msg("ADT^A01", "E-9", "2.5", "|||ER|ER"), "", "", hl7::send_fate::not_sent},
+    };
+    std::vector<hl7::send_outcome> outcomes(cases.size());
+    std::atomic<int> unmatched{0};
+    run(ctx, [&]() -> asio::awaitable<void> {
+        auto server = co_await hl7::start_hl7_server(router, loopback_options());
+        hl7::client_options o;
+        o.window = 4; // CA and application ACKs of several messages interleave on the wire
+        o.on_unmatched_ack = [&](std::string_view) { ++unmatched; };
+        hl7::client c(ctx.get_executor(), "127.0.0.1", server.port(), o);
+        std::size_t pending = cases.size();
+        asio::steady_timer done(ctx, std::chrono::steady_clock::time_point::max());
+        for (std::size_t i = 0; i < cases.size(); ++i)
+            c.async_send_block(cases[i].payload, [&, i](std::exception_ptr, hl7::send_outcome r) {
+                outcomes[i] = std::move(r);
+                if (--pending == 0)
+                    done.cancel();
+            });
+        co_await done.async_wait(as_tuple);
+        co_await c.close();
+        server.close();
+        co_await server.wait_closed();
+    });
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+        INFO("case " << i + 1);
+        CHECK(outcomes[i].fate == cases[i].fate);
+        CHECK(outcomes[i].ack_code == cases[i].ack_code);
+        CHECK(outcomes[i].commit_code == cases[i].commit_code);
+        CHECK(outcomes[i].control_id == "E-" + std::to_string(i + 1));
+    }
+    CHECK(outcomes[1].ack.find("database down") != std::string::npos);
+    CHECK(outcomes[8].reason == hl7::client_error::no_ack_requested);
+    CHECK(unmatched == 0);
 }
 
 TEST_CASE("router: enhanced mode can be turned off", "[router][enhanced]")

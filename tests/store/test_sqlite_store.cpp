@@ -3,7 +3,11 @@
 
 #include "store_test_support.hpp"
 
+#include <asio/post.hpp>
+
 #include <catch2/catch.hpp>
+
+#include <future>
 
 using namespace store_test;
 using hl7::store::error;
@@ -190,4 +194,85 @@ TEST_CASE("sqlite store: duplicates inside one group commit", "[store][sqlite][d
         CHECK(v11.queued == 1);
         co_await store->close();
     });
+}
+
+namespace {
+
+// Puts 40 messages of one size while the database thread is held inside its
+// first transaction (the store's clock blocks until every put is queued), so
+// the other 39 (at least 36) wait together and the batch limits decide how
+// many transactions take them. Returns the number of commits.
+std::uint64_t
+commits_for_40_queued_puts(scratch_dir const& dir, std::string const& name, hl7::store::sqlite_options options)
+{
+    std::atomic<bool> armed{false};
+    std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
+    options.clock = [&armed, released] {
+        if (armed.exchange(false))
+            released.wait();
+        return std::chrono::system_clock::now();
+    };
+    std::uint64_t commits = 0;
+    asio::io_context ctx;
+    run(ctx, [&]() -> asio::awaitable<void> {
+        auto store = co_await hl7::store::open_sqlite_store(dir.file(name), options);
+        auto const before = store->counters().commits;
+        armed = true;
+        auto ex = co_await asio::this_coro::executor;
+        int entered = 0, done = 0;
+        for (int i = 10; i < 50; ++i)
+            asio::co_spawn(
+                ex,
+                [&, i]() -> asio::awaitable<void> {
+                    std::string const text = message_text("B-" + std::to_string(i));
+                    ++entered; // the put is queued before this coroutine yields
+                    auto r = co_await store->put(text, meta_of(text));
+                    CHECK(r.status == put_status::stored);
+                    ++done;
+                },
+                asio::detached);
+        while (entered < 40)
+            co_await asio::post(ex, asio::use_awaitable);
+        release.set_value();
+        while (done < 40)
+            co_await hl7_test::sleep_for(5ms);
+        commits = store->counters().commits - before;
+        auto const st = co_await store->stats();
+        CHECK(st.queued == 40);
+        co_await store->close();
+    });
+    return commits;
+}
+
+} // namespace
+
+TEST_CASE("sqlite store: one transaction takes at most max_batch puts and max_batch_bytes bytes", "[store][sqlite][limits]")
+{
+    scratch_dir dir;
+    std::size_t const size = message_text("B-10").size();
+    SECTION("defaults: the queued puts go in one transaction after the first")
+    {
+        CHECK(commits_for_40_queued_puts(dir, "d.db", {}) <= 2);
+    }
+    SECTION("max_batch 4: the first transaction took 1 to 4, then 4 each")
+    {
+        hl7::store::sqlite_options o;
+        o.max_batch = 4;
+        auto const commits = commits_for_40_queued_puts(dir, "n.db", o);
+        CHECK(commits >= 10);
+        CHECK(commits <= 11);
+    }
+    SECTION("max_batch_bytes of three messages: 3 each (1 to 3 in the first)")
+    {
+        hl7::store::sqlite_options o;
+        o.max_batch_bytes = 3 * size + size / 2;
+        CHECK(commits_for_40_queued_puts(dir, "b.db", o) == 14);
+    }
+    SECTION("max_batch_bytes below one message: one message still goes per transaction")
+    {
+        hl7::store::sqlite_options o;
+        o.max_batch_bytes = 1;
+        CHECK(commits_for_40_queued_puts(dir, "one.db", o) == 40);
+    }
 }

@@ -174,6 +174,69 @@ TEST_CASE("cipher_list: a TLS 1.2 peer gets the one cipher the server allows", "
     CHECK(info->cipher == "ECDHE-ECDSA-AES128-GCM-SHA256");
 }
 
+namespace {
+
+// The server's own settings (the preset), limited to TLS 1.2, where a
+// client's cipher_list applies (TLS 1.3 suites are not chosen by it).
+std::shared_ptr<asio::ssl::context>
+tls12_only_server()
+{
+    auto context = hl7::tls::make_server_context(server_tls());
+    SSL_CTX_set_max_proto_version(context->native_handle(), TLS1_2_VERSION);
+    return context;
+}
+
+} // namespace
+
+TEST_CASE("cipher_list on the client: the server's preset meets the client's one cipher, or refuses it", "[tls][limits]")
+{
+    asio::io_context ctx;
+    event_log log;
+    std::optional<hl7::tls::session_info> info;
+    std::error_code refused;
+    bool reported = false;
+    std::string fresh;
+    run(ctx, [&]() -> asio::awaitable<void> {
+        auto options = loopback_options();
+        options.on_error = log.hook();
+        auto server = co_await hl7::start_hl7_tls_server(ack_handler, options, tls12_only_server());
+
+        // One cipher of the preset (not its first choice): negotiated.
+        auto chacha = client_tls();
+        chacha.cipher_list = "ECDHE-ECDSA-CHACHA20-POLY1305";
+        {
+            auto [reader, writer] = co_await hl7::open_hl7_tls_connection("127.0.0.1", server.port(), chacha);
+            info = hl7::tls::get_session_info(reader);
+            writer.writemessage(hl7::parse(sample_message("CLIENT-CIPHER")));
+            auto answer = co_await hl7::wait_for(reader.readmessage(), 20s);
+            CHECK(std::string(answer["MSA.1"]) == "AA");
+            writer.close();
+        }
+
+        // A cipher outside the preset (CBC, no AEAD): refused.
+        auto cbc = client_tls();
+        cbc.cipher_list = "ECDHE-ECDSA-AES128-SHA256";
+        try {
+            co_await hl7::open_hl7_tls_connection("127.0.0.1", server.port(), cbc);
+        }
+        catch (std::system_error const& e) {
+            refused = e.code();
+        }
+        reported = co_await eventually([&] { return log.has(error::no_common_protocol); });
+        fresh = co_await send_one(server.port(), client_tls(), "FRESH-CIPHER");
+        server.close();
+        co_await server.wait_closed();
+    });
+    REQUIRE(info);
+    CHECK(info->version == "TLSv1.2");
+    CHECK(info->cipher == "ECDHE-ECDSA-CHACHA20-POLY1305");
+    // The client hears only the server's handshake_failure alert, which does
+    // not say why; the server, which saw no common cipher, reports it as such.
+    CHECK(refused == error::handshake_failed);
+    CHECK(reported);
+    CHECK(fresh == "AA");
+}
+
 TEST_CASE("a plain TCP connection has no TLS information", "[tls]")
 {
     asio::io_context ctx;

@@ -42,6 +42,11 @@ enum class client_error {
     /// row; the messages waiting were given up. The outcome's reason is the
     /// last attempt's error; this code is what connection events report.
     too_many_connect_failures,
+    /// The message is in enhanced acknowledgement mode and asks for no
+    /// acknowledgement of success (MSH-15 and MSH-16 each NE or ER): a
+    /// receiver that accepts it answers nothing, so its delivery could never
+    /// be confirmed. It was not sent.
+    no_ack_requested,
 };
 
 } // namespace hl7
@@ -74,6 +79,8 @@ public:
         case client_error::missing_control_id: return "message has no control id (MSH-10)";
         case client_error::client_closed: return "client closed before the message was acknowledged";
         case client_error::too_many_connect_failures: return "too many failed connection attempts";
+        case client_error::no_ack_requested:
+            return "message asks for no acknowledgement of success (MSH-15/MSH-16), delivery cannot be confirmed";
         }
         return "hl7.client error";
     }
@@ -85,7 +92,8 @@ public:
         case client_error::ack_timeout:
         case client_error::dead_peer: return std::errc::timed_out;
         case client_error::not_an_ack: return std::errc::bad_message;
-        case client_error::missing_control_id: return std::errc::invalid_argument;
+        case client_error::missing_control_id:
+        case client_error::no_ack_requested: return std::errc::invalid_argument;
         case client_error::client_closed: return std::errc::operation_canceled;
         default: return {ev, *this};
         }

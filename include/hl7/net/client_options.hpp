@@ -57,6 +57,12 @@ struct send_outcome
     /// The ACK's payload as received (segments end in CR), when acknowledged.
     std::string ack{};
 
+    /** Enhanced acknowledgement mode, when the client waited for the
+        application ACK (see `client_options::wait_for_application_ack`):
+        the code of the commit ACK that came first ("CA"); `ack_code` and
+        `ack` are then the application ACK's. Empty otherwise. */
+    std::string commit_code{};
+
     /** Why the message was not acknowledged (empty when it was): the last
         attempt's failure, e.g. `client_error::ack_timeout`,
         `mllp::error::end_of_stream`, `connection_reset`,
@@ -200,6 +206,24 @@ struct client_options
         not an ACK, and AE/CE with `retry_on_error`). Resends keep MSH-10.
         Default 3; 0 = at most once. */
     unsigned max_retries = 3;
+
+    /** Enhanced acknowledgement mode (the message's MSH-15 or MSH-16 given,
+        v2.2 on): when the message asks for the application ACK in every
+        case (MSH-16 `AL`, or empty while MSH-15 is given), its outcome is
+        the application ACK (AA/AE/AR), not the commit ACK (CA) that comes
+        first; the message stays in the window until then, and `ack_timeout`
+        covers both. A CE or CR ends it at once (no application ACK follows a
+        refused commit). Off, or for MSH-16 `NE`, `ER` or `SU` (where a
+        silent receiver may be a successful one, or a failed one), the
+        commit ACK ends it and a later application ACK goes to
+        `on_unmatched_ack`. Default on.
+
+        A message that asks for no acknowledgement of success at all
+        (MSH-15 and MSH-16 each `NE` or `ER`) is not sent: it completes at
+        once as `not_sent` with `client_error::no_ack_requested`. A message
+        resent after its connection was lost between the CA and the
+        application ACK is sent whole again, with its MSH-10. */
+    bool wait_for_application_ack = true;
 
     /** Resend a message answered with AE (or CE), within `max_retries`.
         Default off: AE is an answer, reported as is. AR/CR is never resent. */

@@ -21,6 +21,7 @@
 
 #include <hl7/net/client_error.hpp>
 #include <hl7/net/client_options.hpp>
+#include <hl7/model/ack_mode.hpp>
 #include <hl7/mllp/error.hpp>
 #include <hl7/parser/locate.hpp>
 
@@ -94,6 +95,7 @@ public:
           max_retries_(options.max_retries),
           max_connect_failures_(options.max_connect_failures),
           retry_on_error_(options.retry_on_error),
+          wait_for_application_ack_(options.wait_for_application_ack),
           backoff_(options.backoff),
           rng_(std::random_device{}())
     {
@@ -121,6 +123,13 @@ public:
             complete_failed(e, make_error_code(client_error::missing_control_id), now);
             return id;
         }
+        ack_requirements const req = requirements_of(e.payload);
+        if (req.mode == ack_mode::enhanced && silent_on_success(req.accept) && silent_on_success(req.application)) {
+            complete_failed(e, make_error_code(client_error::no_ack_requested), now);
+            return id;
+        }
+        e.await_application = wait_for_application_ack_ && req.mode == ack_mode::enhanced &&
+                              req.application == ack_condition::always;
         if (closing_ || link_ == link::closed) {
             complete_failed(e, make_error_code(client_error::client_closed), now);
             return id;
@@ -277,11 +286,17 @@ public:
         }
         progress_ = true;
         failures_ = 0;
+        if (code == "CA" && it->await_application) {
+            // Committed; the outcome is the application ACK still to come.
+            it->commit_code.assign(code.data(), code.size());
+            return;
+        }
         entry e = std::move(*it);
         flight_.erase(it);
         bool const error_answer = code == "AE" || code == "CE";
         if (error_answer && retry_on_error_ && e.attempts <= max_retries_) {
             e.last_error = {};
+            e.commit_code.clear();
             queue_.push_front(std::move(e));
         } else {
             action a;
@@ -290,6 +305,7 @@ public:
             a.outcome.fate = send_fate::acknowledged;
             a.outcome.ack_code.assign(code.data(), code.size());
             a.outcome.ack.assign(payload.data(), payload.size());
+            a.outcome.commit_code = std::move(e.commit_code);
             a.outcome.control_id = std::move(e.control_id);
             a.outcome.attempts = e.attempts;
             a.outcome.round_trip = now - e.written;
@@ -454,7 +470,28 @@ private:
         time_point submitted{};
         time_point written{};
         std::error_code last_error{};
+        bool await_application = false; // the outcome is the application ACK, not the CA
+        std::string commit_code{};       // the CA that came first, while awaiting the application ACK
     };
+
+    // MSH-15, MSH-16 and MSH-12.1 of a payload (empty where absent).
+    static ack_requirements
+    requirements_of(std::string_view payload) noexcept
+    {
+        auto field = [payload](std::string_view path) {
+            std::error_code ec;
+            std::string_view const v = hl7::locate(payload, path, ec);
+            return ec ? std::string_view{} : v;
+        };
+        return acknowledgement_requirements(field("MSH.15"), field("MSH.16"), field("MSH.12.1.1"));
+    }
+
+    // Whether a receiver that accepts the message sends nothing under `c`.
+    static bool
+    silent_on_success(ack_condition c) noexcept
+    {
+        return c == ack_condition::never || c == ack_condition::error_only;
+    }
 
     static bool
     is_ack_code(std::string_view c) noexcept
@@ -593,6 +630,7 @@ private:
         std::vector<entry> retry;
         for (auto& e : flight_) {
             e.last_error = reason;
+            e.commit_code.clear();
             if (e.attempts <= max_retries_)
                 retry.push_back(std::move(e));
             else
@@ -631,6 +669,7 @@ private:
     unsigned max_retries_;
     unsigned max_connect_failures_;
     bool retry_on_error_;
+    bool wait_for_application_ack_;
     backoff_options backoff_;
     std::minstd_rand rng_;
 
