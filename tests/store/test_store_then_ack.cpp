@@ -722,3 +722,23 @@ TEST_CASE("store_then_ack: lenient header rules store a message with only MSH-10
         co_await rx.stop();
     });
 }
+
+TEST_CASE("store_then_ack: validate off stores a message whatever its header lacks", "[store][store_then_ack][validation]")
+{
+    scratch_dir dir;
+    std::string const path = dir.file("in.db");
+    asio::io_context ctx;
+    run(ctx, [&]() -> asio::awaitable<void> {
+        hl7::store_then_ack_options o;
+        o.validate = false;
+        auto rx = co_await start_receiver(path, o);
+        store_probe probe(path);
+        auto [reader, writer] = co_await hl7::open_hl7_connection("127.0.0.1", rx.port());
+        auto aa = co_await send_and_read(reader, writer, "MSH|^~\\&|LAB|NORTH|HIS|MAIN|20240101120000||ADT|VO-1\rPID|1\r");
+        CHECK(aa["MSA.1"] == "AA");
+        CHECK(aa["MSA.2"] == "VO-1");
+        CHECK(probe.copies("VO-1") == 1);
+        co_await hang_up(writer);
+        co_await rx.stop();
+    });
+}
