@@ -3,7 +3,10 @@
 //   hl7_receiver [--host 0.0.0.0] [--port 2575] [options]      (--help lists them)
 //
 // Accepts MLLP connections and answers every message with create_ack()
-// (AA). Unlike the document's receiver it
+// (AA), in original acknowledgement mode. Unlike the document's receiver it
+//   - answers a message whose header lacks what identifies it (MSH-9,
+//     MSH-10, MSH-11, MSH-12; hl7::validate_header) with AR naming the
+//     field, never AA (--lenient-header: only MSH-10 is required);
 //   - answers a payload that does not parse with a NAK (AR/AE) naming the
 //     parse error and its byte offset, and keeps the connection;
 //   - answers a frame over the size limit with a NAK (AR) naming the limit;
@@ -20,6 +23,11 @@
 // With --store sqlite:PATH or --store nats://HOST:PORT it acknowledges a
 // message only after the store has it (hl7::store_then_ack): AA means
 // "committed" (SQLite: fsynced; JetStream: a quorum of the cluster has it),
+// a message with an incomplete header is answered AR and not stored, a
+// message that asks for enhanced mode (MSH-15/MSH-16) gets CA once stored
+// (CR when refused, CE when the store failed and --store-failure nak) and
+// then, as MSH-16 asks, the application ACK AA: storing is this receiver's
+// application (--ack-mode original: one AA as for any other message),
 // a resend of a stored message (same MSH-3, MSH-4, MSH-10 within
 // --dedup-window) is acknowledged without being stored again, and when the
 // store fails the connection is closed without an answer (or, with
@@ -98,6 +106,10 @@ struct config
     /// --store and --dedup-window; no location: acknowledge on parse, as before.
     hl7_example::store_config store{};
     hl7::store_failure_reply store_failure = hl7::store_failure_reply::close;
+    /// --lenient-header: header_rules::lenient() (only MSH-10 required).
+    hl7::header_rules header{};
+    /// --ack-mode original (with --store): ignore MSH-15/MSH-16.
+    bool enhanced_mode = true;
 };
 
 std::string
@@ -153,7 +165,10 @@ struct receiver
                 try {
                     hl7::message const hl7_message = co_await reader.readmessage();
                     ++count;
-                    ack = acknowledge(peer, hl7_message, reader.last_block().size());
+                    if (std::error_code const ec = hl7::validate_header(hl7_message, cfg.header))
+                        ack = refuse(peer, hl7_message, reader.last_block().size(), ec);
+                    else
+                        ack = acknowledge(peer, hl7_message, reader.last_block().size());
                 }
                 catch (hl7::parse_error const& e) {
                     // The frame was consumed; last_block() still holds its
@@ -229,6 +244,8 @@ struct receiver
         std::string why = "peer closed the connection or a timeout ended it";
         hl7::store_then_ack_options options;
         options.on_store_failure = cfg.store_failure;
+        options.validation = cfg.header;
+        options.enhanced_mode = cfg.enhanced_mode;
         // Called only while store_then_ack runs, which this frame outlives.
         options.on_event = [this, &count, &why](hl7::store_event const& ev) {
             ++count;
@@ -251,6 +268,8 @@ struct receiver
     {
         using kind = hl7::store_event::kind;
         std::string const id = ev.meta.control_id.empty() ? std::string("(none)") : log_safe(ev.meta.control_id);
+        std::string const sent =
+            ev.ack_codes.empty() ? std::string("sent nothing (not asked for)") : "sent " + ev.ack_codes;
         switch (ev.what) {
         case kind::stored:
         case kind::duplicate:
@@ -262,7 +281,7 @@ struct receiver
                             log_safe(ev.meta.message_type) + ", " + std::to_string(ev.size) + " bytes; " +
                             (ev.what == kind::stored ? "stored as " + std::to_string(ev.id)
                                                      : "duplicate of " + std::to_string(ev.id) + ", not stored again") +
-                            "; sent AA");
+                            "; " + sent);
             break;
         case kind::store_failed: {
             ++store_failures;
@@ -274,9 +293,15 @@ struct receiver
             log.event("Could not store message from " + ev.peer + " (control id " + id + ", " +
                       std::to_string(ev.size) + " bytes): " + ev.text +
                       (close ? "; closed the connection without an ACK, the sender will resend"
-                             : "; sent NAK AE"));
+                             : "; " + (ev.ack_codes.empty() ? sent : "sent NAK " + ev.ack_codes)));
             break;
         }
+        case kind::refused:
+            ++naks;
+            log.event("Refused a message from " + ev.peer + " (control id " + id + ", " + std::to_string(ev.size) +
+                      " bytes): " + ev.text + "; not stored; " +
+                      (ev.ack_codes.empty() ? sent : "sent NAK " + ev.ack_codes));
+            break;
         case kind::rejected:
             ++naks;
             log.event("Rejected a message from " + ev.peer + " (" + std::to_string(ev.size) + " bytes): " + ev.text +
@@ -309,6 +334,23 @@ struct receiver
             log.message(line);
         }
         return ack;
+    }
+
+    // AR for a message whose header fails validate_header, naming the field
+    // (table 0357 code 101): nobody could correlate an AA for it.
+    hl7::message
+    refuse(std::string const& peer, hl7::message const& msg, std::size_t size, std::error_code ec)
+    {
+        hl7::message nak = hl7::make_header_nak(msg, ec);
+        ++naks;
+        std::string const id = std::string(msg.control_id());
+        std::string line = "Refused a message from " + peer + " (control id " +
+                           (id.empty() ? std::string("(none)") : log_safe(id)) + ", " + std::to_string(size) +
+                           " bytes): " + ec.message() + "; sent NAK AR";
+        if (cfg.log_messages)
+            line += "\n " + segments_on_lines(hl7::to_string(msg));
+        log.event(line);
+        return nak;
     }
 
     // A NAK for a payload that does not parse, naming the error and where.
@@ -616,6 +658,12 @@ usage(std::ostream& os)
           "  --log-messages             also log message contents (may contain patient data!);\n"
           "                             not with --store (hl7_store list --contents shows them)\n"
           "  -q, --quiet                no line per message (connections and errors are still logged)\n"
+          "  --lenient-header           require only MSH-10 of a header (for feeds that leave MSH-9,\n"
+          "                             MSH-11 or MSH-12 empty); by default a message without any of\n"
+          "                             them is answered AR naming the field (and, with --store, not stored)\n"
+          "\n"
+          "acknowledgement mode: without --store every message gets one original-mode answer (AA,\n"
+          "or AR/AE), whatever MSH-15/MSH-16 say.\n"
           "\n"
           "durable mode (acknowledge only what is stored):\n"
           "  --store STORE              put every message in STORE and answer AA only once it is\n"
@@ -628,7 +676,11 @@ usage(std::ostream& os)
           "  --store-max-size BYTES     refuse messages once the store is this large, e.g. 512M\n"
           "                             (default: no limit but the disk; NATS: a new stream's limit)\n"
           "  --store-failure close|nak  when the store fails: close the connection without an\n"
-          "                             answer so the sender resends (default), or answer AE\n"
+          "                             answer so the sender resends (default), or answer AE (CE)\n"
+          "  --ack-mode enhanced|original  enhanced (default): a message with MSH-15 or MSH-16 gets\n"
+          "                             CA once stored (CR: header refused, CE: not stored) as MSH-15\n"
+          "                             asks, then AA as MSH-16 asks (storing is the application);\n"
+          "                             original: one AA/AR/AE for every message\n"
           "  -h, --help                 this text\n"
           "\n"
           "exit codes: 0 stopped by SIGINT/SIGTERM, 1 error, 2 usage error, 3 cannot listen,\n"
@@ -640,6 +692,7 @@ parse_command_line(int argc, char** argv, bool& help)
 {
     config cfg;
     bool store_failure_given = false;
+    bool ack_mode_given = false;
     cfg.server.write_timeout = default_write_timeout;
     cfg.server.port = 2575;
     hl7_example::arguments args(argc, argv);
@@ -732,6 +785,20 @@ parse_command_line(int argc, char** argv, bool& help)
                 throw hl7_example::usage_error("--store-failure wants close or nak, not \"" + v + "\"");
             store_failure_given = true;
         }
+        else if (args.is("--ack-mode")) {
+            std::string const v = args.value();
+            if (v == "enhanced")
+                cfg.enhanced_mode = true;
+            else if (v == "original")
+                cfg.enhanced_mode = false;
+            else
+                throw hl7_example::usage_error("--ack-mode wants enhanced or original, not \"" + v + "\"");
+            ack_mode_given = true;
+        }
+        else if (args.is("--lenient-header")) {
+            args.flag();
+            cfg.header = hl7::header_rules::lenient();
+        }
         else {
             args.unknown();
         }
@@ -748,8 +815,9 @@ parse_command_line(int argc, char** argv, bool& help)
         cfg.tls = tls;
     }
 #endif
-    if (cfg.store.location.empty() && (cfg.store.dedup_window || store_failure_given || cfg.store.max_bytes))
-        throw hl7_example::usage_error("--dedup-window, --store-max-size and --store-failure need --store");
+    if (cfg.store.location.empty() &&
+        (cfg.store.dedup_window || store_failure_given || cfg.store.max_bytes || ack_mode_given))
+        throw hl7_example::usage_error("--dedup-window, --store-max-size, --store-failure and --ack-mode need --store");
     if (!cfg.store.location.empty() && cfg.log_messages)
         throw hl7_example::usage_error("--log-messages does not work with --store (hl7_store list --contents shows "
                                        "stored messages)");

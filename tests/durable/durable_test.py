@@ -31,6 +31,12 @@ Python's sqlite3 on the store files, what an AA promised:
                    dead letters.
   duplicates       resends within --dedup-window are acknowledged and stored
                    once; after the window they are stored again.
+  acknowledgements what hl7_receiver answers, with and without --store: AR
+                   naming the field for a header-only "MSH|^~\\&|" frame (not
+                   stored), AA with --lenient-header for a header with only
+                   MSH-10; with --store, CA (once stored) then AA for a message
+                   asking for enhanced mode (MSH-15/MSH-16 AL), one AA with
+                   --ack-mode original.
   kit_kill         the scale-out kit (examples/scale-out/scale-out.sh, needs
                    --kit and hl7_stream_dump): 20,000 messages over 8
                    connections through HAProxy to 2 receivers storing in an
@@ -55,7 +61,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from mllp_script import Failure, ScriptedReceiver, check  # noqa: E402
+from mllp_script import Failure, ScriptedReceiver, check, frame  # noqa: E402
 
 TIMEOUT = 90  # seconds any one wait may take before the scenario fails
 
@@ -123,11 +129,13 @@ class Env:
         return os.path.join(self.bin, name)
 
     def receiver(self, db, port=0, extra=(), log="receiver.log", quiet=True):
-        """Starts hl7_receiver --store sqlite:DB and waits for "Listening"; returns (program, port)."""
+        """Starts hl7_receiver --store sqlite:DB (no store if DB is None) and waits for "Listening";
+        returns (program, port)."""
         log_path = self.path(log)
         before = len(open(log_path, "rb").read()) if os.path.exists(log_path) else 0
         p = Program("receiver", [self.exe("hl7_receiver"), "--host", "127.0.0.1", "--port", str(port)] +
-                    (["-q"] if quiet else []) + ["--store", "sqlite:" + db] + list(extra), log_path).start()
+                    (["-q"] if quiet else []) + (["--store", "sqlite:" + db] if db else []) + list(extra),
+                    log_path).start()
         self.programs.append(p)
 
         def listening():
@@ -498,6 +506,90 @@ def duplicates(env):
     check(re.search(r"duplicates\s+100\b", stats.stdout) is not None, "hl7_store stats counts the 100 duplicates")
 
 
+def exchange(port, payloads, answers, timeout=TIMEOUT):
+    """Sends `payloads` (text, one frame each) on one connection and reads `answers` frames;
+    returns them as lists of segments (each a list of fields), then checks nothing else came."""
+    import socket
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        sock.sendall(b"".join(frame(p.encode()) for p in payloads))
+        buf = b""
+        frames = []
+        while len(frames) < answers:
+            end = buf.find(b"\x1c\r")
+            if end >= 0:
+                frames.append(buf[:end].lstrip(b"\x0b"))
+                buf = buf[end + 2:]
+                continue
+            data = sock.recv(65536)
+            if not data:
+                raise Failure("the receiver closed the connection after %d of %d answers" % (len(frames), answers))
+            buf += data
+        sock.settimeout(0.5)
+        try:
+            extra = buf or sock.recv(65536)
+        except socket.timeout:
+            extra = b""
+        check(not extra, "no answer beyond the %d expected (got %r)" % (answers, extra[:80]))
+    finally:
+        sock.close()
+    return [[seg.split("|") for seg in f.decode().split("\r") if seg] for f in frames]
+
+
+def msa(ack):
+    """MSA-1, MSA-2, MSA-3 of a parsed answer, and its MSH-10."""
+    seg = next(s for s in ack if s[0] == "MSA") + ["", "", ""]
+    return seg[1], seg[2], seg[3], ack[0][9]
+
+
+def acknowledgements(env):
+    bare = "MSH|^~\\&|"
+    full = MESSAGE.format(app="LAB", fac="NORTH", cid="{cid}").split("\r", 1)[0] + "\rPID|1\r"
+    enhanced = full.replace("|P|2.5\r", "|P|2.5|||AL|AL\r")
+
+    # Without a store: original mode, the header checked.
+    rec, port = env.receiver(None, quiet=False, log="plain.log")
+    answers = exchange(port, [bare, full.format(cid="PLAIN-1")], 2)
+    code, cid, text, _ = msa(answers[0])
+    check(code == "AR" and "MSH-9" in text, "no store: MSH|^~\\&| is answered AR naming MSH-9 (%s %s)" % (code, text))
+    check(msa(answers[1])[:2] == ("AA", "PLAIN-1"), "no store: a full header is answered AA")
+    check(rec.stop() == 0, "the receiver stopped")
+    check("message type (MSH-9) is missing; sent NAK AR" in rec.text(), "the refusal is logged with its cause")
+
+    rec, port = env.receiver(None, extra=["--lenient-header"], log="lenient.log")
+    only_id = "MSH|^~\\&|LAB|NORTH|HIS|MAIN|20260101120000|||LENIENT-1\rPID|1\r"
+    answers = exchange(port, [only_id, bare], 2)
+    check(msa(answers[0])[:2] == ("AA", "LENIENT-1"), "--lenient-header: a header with only MSH-10 is answered AA")
+    check(msa(answers[1])[0] == "AR" and "MSH-10" in msa(answers[1])[2],
+          "--lenient-header: a header without MSH-10 is still answered AR naming it")
+    check(rec.stop() == 0, "the receiver stopped")
+
+    # With a store: refused frames are not stored; enhanced mode gets CA, then AA.
+    db = env.path("in.db")
+    rec, port = env.receiver(db, quiet=False)
+    answers = exchange(port, [bare], 1)
+    check(msa(answers[0])[0] == "AR" and "MSH-9" in msa(answers[0])[2], "--store: MSH|^~\\&| is answered AR naming MSH-9")
+    check(stored_count(db) == 0, "and not stored")
+    answers = exchange(port, [enhanced.format(cid="ENH-1")], 2)
+    ca, aa = msa(answers[0]), msa(answers[1])
+    check(ca[:2] == ("CA", "ENH-1"), "--store, MSH-15/16 AL: the commit ACK CA comes first (%s)" % (ca,))
+    check(aa[:2] == ("AA", "ENH-1") and aa[3] != ca[3], "then the application ACK AA, a message of its own")
+    check(control_id_counts(db) == {"ENH-1": 1}, "the message is stored once")
+    answers = exchange(port, [full.format(cid="ORIG-1")], 1)
+    check(msa(answers[0])[:2] == ("AA", "ORIG-1"), "--store, MSH-15/16 empty: one AA, as before")
+    check(rec.stop() == 0, "the receiver stopped")
+    log = rec.text()
+    check("stored as 1; sent CA AA" in log and "not stored; sent NAK AR" in log, "the log says what was sent")
+
+    rec, port = env.receiver(env.path("orig.db"), extra=["--ack-mode", "original"], log="original.log")
+    answers = exchange(port, [enhanced.format(cid="ENH-2")], 1)
+    check(msa(answers[0])[:2] == ("AA", "ENH-2"), "--ack-mode original: one AA whatever MSH-15/16 ask")
+    check(rec.stop() == 0, "the receiver stopped")
+
+    usage = subprocess.run([env.exe("hl7_receiver"), "--ack-mode", "original"], capture_output=True, text=True)
+    check(usage.returncode == 2 and "need --store" in usage.stderr, "--ack-mode without --store is a usage error")
+
+
 def free_ports(n):
     import socket
     socks = []
@@ -620,7 +712,7 @@ def kit_kill(env):
 
 
 SCENARIOS = {f.__name__: f for f in (receiver_crash, forwarder_crash, forwarder_verdicts, store_failure, duplicates,
-                                      kit_kill)}
+                                      acknowledgements, kit_kill)}
 
 
 def main():

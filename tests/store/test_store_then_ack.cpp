@@ -20,6 +20,7 @@
 #include <future>
 #include <mutex>
 #include <set>
+#include <sstream>
 
 using namespace store_test;
 using hl7_test::loopback_options;
@@ -469,4 +470,275 @@ TEST_CASE("store_then_ack: the peer of a UNIX-domain connection is its socket pa
     CHECK(events[0].what == hl7::store_event::kind::stored);
     CHECK(events[0].peer == socket);
     CHECK(events[0].meta.peer == socket);
+}
+
+//--------------------------------------------------------------------------
+// Header validation and enhanced acknowledgement mode (issue 13).
+
+namespace {
+
+/// message_text(id) asking for enhanced mode: MSH-15 `accept`, MSH-16 `application`.
+std::string
+enhanced_text(std::string const& id, std::string_view accept, std::string_view application)
+{
+    std::string m = message_text(id);
+    std::string const end = "|P|2.5\r";
+    auto const at = m.find(end);
+    REQUIRE(at != std::string::npos);
+    m.replace(at, end.size(), "|P|2.5|||" + std::string(accept) + "|" + std::string(application) + "\r");
+    return m;
+}
+
+asio::awaitable<hl7::message>
+read_ack(hl7::stream_reader& reader)
+{
+    co_return co_await hl7::wait_for(reader.readmessage(), 30s);
+}
+
+} // namespace
+
+TEST_CASE("store_then_ack: enhanced mode sends CA only once the message is stored, then AA as MSH-16 asks",
+          "[store][store_then_ack][enhanced]")
+{
+    scratch_dir dir;
+    std::string const path = dir.file("in.db");
+    asio::io_context ctx;
+    event_log log;
+    run(ctx, [&]() -> asio::awaitable<void> {
+        hl7::store_then_ack_options o;
+        o.on_event = log.callback();
+        auto rx = co_await start_receiver(path, o);
+        store_probe probe(path);
+        auto [reader, writer] = co_await hl7::open_hl7_connection("127.0.0.1", rx.port());
+
+        // AL/AL: the commit ACK, sent after the commit, then the application ACK.
+        auto ca = co_await send_and_read(reader, writer, enhanced_text("EN-1", "AL", "AL"));
+        CHECK(ca["MSA.1"] == "CA");
+        CHECK(ca["MSA.2"] == "EN-1");
+        CHECK(probe.copies("EN-1") == 1);
+        auto aa = co_await read_ack(reader);
+        CHECK(aa["MSA.1"] == "AA");
+        CHECK(aa["MSA.2"] == "EN-1");
+        CHECK(aa["MSH.10"] != ca["MSH.10"]); // a message of its own
+
+        // Each case is followed by an original-mode message: the next frame
+        // read is its AA, which proves nothing else was sent before it.
+        // `codes`: space-separated (no braced lists as coroutine arguments, issue 7).
+        auto const only = [&](std::string text, std::string id, std::string codes) -> asio::awaitable<void> {
+            writer.writeblock(text);
+            writer.writeblock(message_text(id + "-NEXT"));
+            co_await writer.drain();
+            std::istringstream expected(codes);
+            for (std::string code; expected >> code;) {
+                auto ack = co_await read_ack(reader);
+                CHECK(ack["MSA.1"] == code);
+                CHECK(ack["MSA.2"] == id);
+            }
+            auto next = co_await read_ack(reader);
+            CHECK(next["MSA.1"] == "AA");
+            CHECK(next["MSA.2"] == id + "-NEXT");
+            CHECK(probe.copies(id) == 1);
+        };
+        co_await only(enhanced_text("EN-2", "NE", "AL"), "EN-2", "AA");
+        co_await only(enhanced_text("EN-3", "AL", "NE"), "EN-3", "CA");
+        co_await only(enhanced_text("EN-4", "ER", "AL"), "EN-4", "AA"); // ER: no CA for a success
+        co_await only(enhanced_text("EN-5", "SU", "SU"), "EN-5", "CA AA");
+        co_await only(enhanced_text("EN-6", "ER", "ER"), "EN-6", ""); // stored, nothing asked for
+        co_await only(enhanced_text("EN-7", "", "AL"), "EN-7", "CA AA"); // empty MSH-15 in enhanced mode: AL
+
+        // A resend (duplicate): answered the same way, stored once.
+        auto ca2 = co_await send_and_read(reader, writer, enhanced_text("EN-1", "AL", "AL"));
+        CHECK(ca2["MSA.1"] == "CA");
+        auto aa2 = co_await read_ack(reader);
+        CHECK(aa2["MSA.1"] == "AA");
+        CHECK(aa2["MSA.2"] == "EN-1");
+        CHECK(probe.copies("EN-1") == 1);
+        co_await hang_up(writer);
+        co_await rx.stop();
+    });
+    auto events = log.snapshot();
+    REQUIRE(events.size() == 14);
+    CHECK(events[0].what == hl7::store_event::kind::stored);
+    CHECK(events[0].ack_codes == "CA AA");
+    // EN-k (k >= 2) is event 2k - 3, its -NEXT message the one after it.
+    CHECK(events[1].ack_codes == "AA");   // EN-2
+    CHECK(events[3].ack_codes == "CA");   // EN-3
+    CHECK(events[9].ack_codes.empty());   // EN-6
+    CHECK(events[9].what == hl7::store_event::kind::stored);
+    CHECK(events[10].ack_codes == "AA");  // EN-6-NEXT, original mode
+    CHECK(events[13].what == hl7::store_event::kind::duplicate);
+    CHECK(events[13].ack_codes == "CA AA");
+}
+
+TEST_CASE("store_then_ack: enhanced_mode off answers one AA whatever MSH-15/MSH-16 ask",
+          "[store][store_then_ack][enhanced]")
+{
+    scratch_dir dir;
+    asio::io_context ctx;
+    run(ctx, [&]() -> asio::awaitable<void> {
+        hl7::store_then_ack_options o;
+        o.enhanced_mode = false;
+        auto rx = co_await start_receiver(dir.file("in.db"), o);
+        auto [reader, writer] = co_await hl7::open_hl7_connection("127.0.0.1", rx.port());
+        writer.writeblock(enhanced_text("OM-1", "AL", "AL"));
+        writer.writeblock(enhanced_text("OM-2", "NE", "NE"));
+        co_await writer.drain();
+        auto a1 = co_await read_ack(reader);
+        CHECK(a1["MSA.1"] == "AA");
+        CHECK(a1["MSA.2"] == "OM-1");
+        auto a2 = co_await read_ack(reader);
+        CHECK(a2["MSA.1"] == "AA");
+        CHECK(a2["MSA.2"] == "OM-2");
+        co_await hang_up(writer);
+        co_await rx.stop();
+    });
+}
+
+TEST_CASE("store_then_ack: a store failure in enhanced mode is answered CE, no application ACK",
+          "[store][store_then_ack][enhanced][failure]")
+{
+    scratch_dir dir;
+    std::string const path = dir.file("in.db");
+    asio::io_context ctx;
+    event_log log;
+    run(ctx, [&]() -> asio::awaitable<void> {
+        hl7::store::sqlite_options so;
+        so.busy_timeout = 200ms;
+        hl7::store_then_ack_options o;
+        o.on_store_failure = hl7::store_failure_reply::nak;
+        o.on_event = log.callback();
+        auto rx = co_await start_receiver(path, o, so);
+        auto [reader, writer] = co_await hl7::open_hl7_connection("127.0.0.1", rx.port());
+        std::string const text = enhanced_text("CE-1", "AL", "AL");
+        {
+            raw_lock lock(path);
+            auto ce = co_await send_and_read(reader, writer, text);
+            CHECK(ce["MSA.1"] == "CE");
+            CHECK(ce["MSA.2"] == "CE-1");
+            CHECK(ce["MSA.3"].find("message not stored") != std::string::npos);
+            CHECK(ce["ERR.3.1"] == "207");
+        }
+        // The resend is stored: CA then AA, and no AA was left over from the failure.
+        auto ca = co_await send_and_read(reader, writer, text);
+        CHECK(ca["MSA.1"] == "CA");
+        auto aa = co_await read_ack(reader);
+        CHECK(aa["MSA.1"] == "AA");
+        store_probe probe(path);
+        CHECK(probe.copies("CE-1") == 1);
+        co_await hang_up(writer);
+        co_await rx.stop();
+    });
+    auto events = log.snapshot();
+    REQUIRE(events.size() == 2);
+    CHECK(events[0].what == hl7::store_event::kind::store_failed);
+    CHECK(events[0].ack_codes == "CE");
+    CHECK(events[1].ack_codes == "CA AA");
+}
+
+TEST_CASE("store_then_ack: a header without MSH-9, MSH-10 or MSH-12 is refused naming the field and not stored",
+          "[store][store_then_ack][validation]")
+{
+    scratch_dir dir;
+    std::string const path = dir.file("in.db");
+    asio::io_context ctx;
+    event_log log;
+    run(ctx, [&]() -> asio::awaitable<void> {
+        hl7::store_then_ack_options o;
+        o.on_event = log.callback();
+        auto rx = co_await start_receiver(path, o);
+        auto& store = rx.store;
+        auto [reader, writer] = co_await hl7::open_hl7_connection("127.0.0.1", rx.port());
+
+        auto bare = co_await send_and_read(reader, writer, "MSH|^~\\&|");
+        CHECK(bare["MSA.1"] == "AR");
+        CHECK(bare["MSA.3"].find("MSH-9") != std::string::npos);
+        CHECK(bare["ERR.3.1"] == "101");
+        CHECK(!bare["MSH.12"].empty()); // the NAK itself has a complete header
+
+        auto no_id = co_await send_and_read(reader, writer,
+                                            "MSH|^~\\&|LAB|NORTH|HIS|MAIN|20240101120000||ADT^A01||P|2.5\rPID|1\r");
+        CHECK(no_id["MSA.1"] == "AR");
+        CHECK(no_id["MSA.3"].find("MSH-10") != std::string::npos);
+
+        auto no_version = co_await send_and_read(
+            reader, writer, "MSH|^~\\&|LAB|NORTH|HIS|MAIN|20240101120000||ADT^A01|NV-1|P\rPID|1\r");
+        CHECK(no_version["MSA.1"] == "AR");
+        CHECK(no_version["MSA.2"] == "NV-1");
+        CHECK(no_version["MSA.3"].find("MSH-12") != std::string::npos);
+
+        // In enhanced mode the refusal is the commit ACK CR, and nothing follows it.
+        std::string no_trigger = enhanced_text("NT-1", "AL", "AL");
+        no_trigger.replace(no_trigger.find("ADT^A01^ADT_A01"), 15, "ADT");
+        writer.writeblock(no_trigger);
+        writer.writeblock(message_text("NT-NEXT"));
+        co_await writer.drain();
+        auto cr = co_await read_ack(reader);
+        CHECK(cr["MSA.1"] == "CR");
+        CHECK(cr["MSA.2"] == "NT-1");
+        CHECK(cr["MSA.3"].find("MSH-9.2") != std::string::npos);
+        auto next = co_await read_ack(reader);
+        CHECK(next["MSA.1"] == "AA");
+        CHECK(next["MSA.2"] == "NT-NEXT");
+
+        auto st = co_await store->stats();
+        CHECK(st.queued == 1); // only NT-NEXT
+        co_await hang_up(writer);
+        co_await rx.stop();
+    });
+    auto events = log.snapshot();
+    REQUIRE(events.size() == 5);
+    for (int i = 0; i < 4; ++i)
+        CHECK(events[i].what == hl7::store_event::kind::refused);
+    CHECK(events[0].ec == hl7::error::missing_message_type);
+    CHECK(events[0].ack_codes == "AR");
+    CHECK(events[1].ec == hl7::error::missing_control_id);
+    CHECK(events[2].ec == hl7::error::missing_version);
+    CHECK(events[2].meta.control_id == "NV-1");
+    CHECK(events[3].ec == hl7::error::missing_trigger_event);
+    CHECK(events[3].ack_codes == "CR");
+    CHECK(events[4].what == hl7::store_event::kind::stored);
+}
+
+TEST_CASE("store_then_ack: lenient header rules store a message with only MSH-10", "[store][store_then_ack][validation]")
+{
+    scratch_dir dir;
+    std::string const path = dir.file("in.db");
+    asio::io_context ctx;
+    run(ctx, [&]() -> asio::awaitable<void> {
+        hl7::store_then_ack_options o;
+        o.validation = hl7::header_rules::lenient();
+        auto rx = co_await start_receiver(path, o);
+        store_probe probe(path);
+        auto [reader, writer] = co_await hl7::open_hl7_connection("127.0.0.1", rx.port());
+        auto aa = co_await send_and_read(reader, writer, "MSH|^~\\&|LAB|NORTH|HIS|MAIN|20240101120000|||LN-1\rPID|1\r");
+        CHECK(aa["MSA.1"] == "AA");
+        CHECK(aa["MSA.2"] == "LN-1");
+        CHECK(probe.copies("LN-1") == 1);
+        // Without a control id nobody could match an AA: still refused.
+        auto bare = co_await send_and_read(reader, writer, "MSH|^~\\&|");
+        CHECK(bare["MSA.1"] == "AR");
+        CHECK(bare["MSA.3"].find("MSH-10") != std::string::npos);
+        co_await hang_up(writer);
+        co_await rx.stop();
+    });
+}
+
+TEST_CASE("store_then_ack: validate off stores a message whatever its header lacks", "[store][store_then_ack][validation]")
+{
+    scratch_dir dir;
+    std::string const path = dir.file("in.db");
+    asio::io_context ctx;
+    run(ctx, [&]() -> asio::awaitable<void> {
+        hl7::store_then_ack_options o;
+        o.validate = false;
+        auto rx = co_await start_receiver(path, o);
+        store_probe probe(path);
+        auto [reader, writer] = co_await hl7::open_hl7_connection("127.0.0.1", rx.port());
+        auto aa = co_await send_and_read(reader, writer, "MSH|^~\\&|LAB|NORTH|HIS|MAIN|20240101120000||ADT|VO-1\rPID|1\r");
+        CHECK(aa["MSA.1"] == "AA");
+        CHECK(aa["MSA.2"] == "VO-1");
+        CHECK(probe.copies("VO-1") == 1);
+        co_await hang_up(writer);
+        co_await rx.stop();
+    });
 }

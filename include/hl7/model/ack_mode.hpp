@@ -28,9 +28,12 @@
     it, and it is in memory only.
 */
 
+#include <hl7/model/ack.hpp>
 #include <hl7/model/message.hpp>
 
+#include <string>
 #include <string_view>
+#include <utility>
 
 namespace hl7 {
 
@@ -171,6 +174,24 @@ decide_acknowledgements(ack_requirements const& r, ack_outcome commit, ack_outco
             d.application = a;
     }
     return d;
+}
+
+/** One acknowledgement of `m` with MSA-1 `code` (AA/AE/AR or CA/CE/CR),
+    the text, table 0357 error code and ERR location given, and the rest
+    from `base` (default version, application, ...). In enhanced mode each
+    acknowledgement is a message of its own: call it once per code of an
+    ack_decision. Throws what message::create_ack throws (std::invalid_argument
+    for a bad location).
+*/
+inline message
+make_acknowledgement(message const& m, std::string_view code, ack_options base = {}, std::string text = {},
+                     std::string_view error_code = {}, std::string_view location = {})
+{
+    base.code = std::string(code);
+    base.text = std::move(text);
+    base.error_code = std::string(error_code);
+    base.error_location = std::string(location);
+    return m.create_ack(base);
 }
 
 } // namespace hl7

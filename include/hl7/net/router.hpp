@@ -383,12 +383,7 @@ private:
     answer(state const& s, message const& m, std::string_view code, std::string text = {},
            std::string_view error_code = {}, std::string_view location = {})
     {
-        ack_options o = s.options.ack;
-        o.code = std::string(code);
-        o.text = std::move(text);
-        o.error_code = std::string(error_code);
-        o.error_location = std::string(location);
-        return m.create_ack(o);
+        return make_acknowledgement(m, code, s.options.ack, std::move(text), error_code, location);
     }
 
     static void

@@ -2,13 +2,16 @@
 #define HL7_STORE_STORE_THEN_ACK_HPP
 
 // hl7::store_then_ack: a receiver's connection loop that acknowledges a
-// message only after the store has it: parse, commit, then AA.
+// message only after the store has it: parse, check the header, commit,
+// then AA (or, in enhanced mode, CA and then AA as MSH-15/MSH-16 ask).
 
 #include <hl7/detail/asio_config.hpp>
 #include <hl7/mllp/error.hpp>
 #include <hl7/model/ack.hpp>
+#include <hl7/model/ack_mode.hpp>
 #include <hl7/model/error.hpp>
 #include <hl7/model/message.hpp>
+#include <hl7/model/validate_header.hpp>
 #include <hl7/store/error.hpp>
 #include <hl7/store/store.hpp>
 
@@ -43,12 +46,16 @@ enum class store_failure_reply {
 struct store_event
 {
     enum class kind {
-        /// Stored, then acknowledged with AA.
+        /// Stored, then acknowledged with AA (enhanced mode: CA, then AA, as asked).
         stored,
-        /// Already stored (same MSH-3, MSH-4, MSH-10 within the window); acknowledged with AA.
+        /// Already stored (same MSH-3, MSH-4, MSH-10 within the window); acknowledged like `stored`.
         duplicate,
-        /// The store failed; not acknowledged (or AE, see `store_failure_reply`). `ec`/`text` say why.
+        /// The store failed; not acknowledged (or AE, CE in enhanced mode, see `store_failure_reply`).
+        /// `ec`/`text` say why.
         store_failed,
+        /// The header lacks what identifies the message (validate_header): answered AR (CR in
+        /// enhanced mode, as MSH-15 asks) naming the field, not stored. `ec`/`text` say which.
+        refused,
         /// The payload is not a message; answered with a NAK (AR or AE). `ec`/`text` say why.
         rejected,
         /// The frame exceeded the connection's size limit; answered with a NAK (AR).
@@ -58,7 +65,7 @@ struct store_event
     kind what = kind::stored;
     /// The peer, `address:port`.
     std::string peer{};
-    /// The message's metadata (empty for `rejected` and `too_large`).
+    /// The message's metadata (empty for `rejected` and `too_large`; partial for `refused`).
     store::metadata meta{};
     /// The store's id (`stored`, `duplicate`).
     std::uint64_t id = 0;
@@ -68,6 +75,9 @@ struct store_event
     std::string text{};
     /// The payload's size in bytes.
     std::size_t size = 0;
+    /// MSA-1 of every acknowledgement sent for the frame, in order, space-separated
+    /// ("AA", "CA AA", "CR"); empty when none was sent (closed, or NE).
+    std::string ack_codes{};
 };
 
 /// Settings of `store_then_ack`.
@@ -78,6 +88,21 @@ struct store_then_ack_options
 
     /// See `store_failure_reply`. Default: close without an answer.
     store_failure_reply on_store_failure = store_failure_reply::close;
+
+    /** Check every header with validate_header() before storing: a message
+        that fails is answered AR (CR in enhanced mode) naming the missing
+        field and is not stored. On by default; turn it off only for a feed
+        whose messages are known to be identifiable some other way. */
+    bool validate = true;
+
+    /// What the header must carry (default: MSH-9, MSH-10, MSH-11, MSH-12, as
+    /// the standard says); header_rules::lenient() keeps only MSH-10.
+    header_rules validation{};
+
+    /** Honour MSH-15/MSH-16 (enhanced mode, hl7/model/ack_mode.hpp). On by
+        default; off answers every message with one original-mode ACK.
+        Messages with both fields empty get the original-mode answer either way. */
+    bool enhanced_mode = true;
 
     /** Called once per frame (see `store_event`), on the connection's
         executor; with several io threads it must be thread-safe. Must not
@@ -131,6 +156,7 @@ store_then_ack_loop(std::shared_ptr<store::message_store> store, Reader reader, 
                 rejected.text = text;
                 rejected.size = payload.size();
                 nak = make_nak(payload, code, text);
+                rejected.ack_codes = std::string(code);
             }
             catch (mllp::frame_too_large_error const& e) {
                 // Discarded by the reader; the connection goes on.
@@ -138,6 +164,7 @@ store_then_ack_loop(std::shared_ptr<store::message_store> store, Reader reader, 
                 rejected.ec = e.code();
                 rejected.text = e.code().message();
                 nak = make_nak({}, "AR", e.code().message());
+                rejected.ack_codes = "AR";
             }
             catch (mllp::invalid_block_error const&) {
                 skip = true; // strict framing: bytes outside a frame, skipped
@@ -154,6 +181,40 @@ store_then_ack_loop(std::shared_ptr<store::message_store> store, Reader reader, 
             std::string_view const payload = reader.last_block();
             std::size_t const size = payload.size();
             store::metadata meta = store::make_metadata(msg, peer);
+            ack_requirements const req =
+                options->enhanced_mode ? acknowledgement_requirements(msg) : ack_requirements{};
+            std::string codes;
+            // The answers `d` asks for, each a message of its own (commit first).
+            auto const answer = [&](ack_decision const& d, auto const& make) {
+                for (std::string_view const code : {d.commit, d.application}) {
+                    if (code.empty())
+                        continue;
+                    writer.writemessage(make(code));
+                    if (!codes.empty())
+                        codes += ' ';
+                    codes += code;
+                }
+            };
+
+            if (options->validate) {
+                if (std::error_code const ec = validate_header(msg, options->validation)) {
+                    // Nobody could correlate or process it: refused before the
+                    // store, so it is never kept (AR, or CR as MSH-15 asks).
+                    answer(decide_acknowledgements(req, ack_outcome::rejected, ack_outcome::rejected),
+                           [&](std::string_view code) { return make_header_nak(msg, ec, code); });
+                    store_event ev;
+                    ev.what = store_event::kind::refused;
+                    ev.meta = std::move(meta);
+                    ev.ec = ec;
+                    ev.text = ec.message();
+                    ev.size = size;
+                    ev.ack_codes = std::move(codes);
+                    report(std::move(ev));
+                    co_await writer.drain();
+                    continue;
+                }
+            }
+
             store::put_result result;
             bool stored = false;
             store_event failed;
@@ -169,32 +230,37 @@ store_then_ack_loop(std::shared_ptr<store::message_store> store, Reader reader, 
             if (!stored) {
                 failed.meta = std::move(meta);
                 failed.size = size;
-                std::error_code const cause = failed.ec;
-                report(std::move(failed));
                 if (options->on_store_failure == store_failure_reply::close) {
                     // No answer: the sender resends. Anything already queued
                     // (earlier ACKs) still goes out before the socket closes.
+                    report(std::move(failed));
                     writer.close();
                     break;
                 }
-                ack_options ae;
-                ae.code = "AE";
-                ae.error_code = "207";
-                // The generic cause only: file names and server addresses stay here.
-                ae.text = "message not stored: " + cause.message();
-                writer.writemessage(msg.create_ack(ae));
+                // AE, or CE as MSH-15 asks (no application ACK for a message
+                // not committed). The generic cause only: file names and
+                // server addresses stay here.
+                std::string const text = "message not stored: " + failed.ec.message();
+                answer(decide_acknowledgements(req, ack_outcome::error, ack_outcome::error),
+                       [&](std::string_view code) { return make_acknowledgement(msg, code, {}, text, "207"); });
+                failed.ack_codes = std::move(codes);
+                report(std::move(failed));
                 co_await writer.drain();
                 continue;
             }
 
-            // Durable (or already stored): now, and only now, AA.
-            writer.writemessage(msg.create_ack());
+            // Durable (or already stored): now, and only now, AA; in enhanced
+            // mode CA ("stored") and then the application's AA (storing is
+            // this receiver's processing), each as asked.
+            answer(decide_acknowledgements(req, ack_outcome::accepted, ack_outcome::accepted),
+                   [&](std::string_view code) { return make_acknowledgement(msg, code); });
             store_event ev;
             ev.what = result.status == store::put_status::stored ? store_event::kind::stored
                                                                  : store_event::kind::duplicate;
             ev.meta = std::move(meta);
             ev.id = result.id;
             ev.size = size;
+            ev.ack_codes = std::move(codes);
             report(std::move(ev));
             co_await writer.drain();
         }
@@ -213,9 +279,9 @@ store_then_ack_loop(std::shared_ptr<store::message_store> store, Reader reader, 
 } // namespace detail
 
 /** Serves one MLLP connection of a receiver that must not lose messages:
-    for each frame, parse it, put it in `store`, and only when the store
-    reports it durable (or already stored) answer AA. Returns when the
-    connection ends.
+    for each frame, parse it, check its header, put it in `store`, and only
+    when the store reports it durable (or already stored) answer AA.
+    Returns when the connection ends.
 
     <!-- doc-test: coroutine body -->
     @code
@@ -224,7 +290,21 @@ store_then_ack_loop(std::shared_ptr<store::message_store> store, Reader reader, 
     co_await server.serve_forever();
     @endcode
 
-    @li Stored or duplicate: AA (`create_ack()`), as the message is safe.
+    | what happened                        | original mode (MSH-15, MSH-16 empty) | enhanced mode (either given, v2.2 on) |
+    |--------------------------------------|---------------------|---------------------------------------|
+    | stored, or a duplicate               | AA                  | CA ("stored": after the commit) as MSH-15 asks, then AA as MSH-16 asks, a message of its own |
+    | header incomplete (validate_header)  | AR, ERR 101 naming the field; not stored | CR as MSH-15 asks; no application ACK |
+    | the store fails, `close` (default)   | no answer, the connection closes | the same |
+    | the store fails, `nak`               | AE, ERR 207 naming the cause | CE as MSH-15 asks; no application ACK |
+    | not a message, or over the size limit | NAK (AR/AE) from make_nak | the same (MSH-15 cannot be read) |
+
+    The receiver's application is the storing: the AA of enhanced mode says
+    the same as CA (stored), it is sent for senders that asked for an
+    application acknowledgement. Processing the message later (e.g.
+    hl7_forwarder) acknowledges nothing more to the sender.
+    `store_then_ack_options::enhanced_mode = false` answers every message in
+    original mode; `validate = false` or `validation` relax the header check.
+
     @li The store fails: no answer and the connection is closed (default),
         or AE naming the cause (`store_failure_reply::nak`). The store
         recovers by itself when the cause goes away; the next message on a
