@@ -64,13 +64,6 @@ flags_for(limits const& l)
             "--max-frame-size",  std::to_string(l.max_frame_size)};
 }
 
-std::string
-unique_id(std::string const& prefix)
-{
-    static std::atomic<int> n{0};
-    return prefix + "-" + std::to_string(++n);
-}
-
 /// One message on a new connection; the answer must be AA with our id.
 void
 expect_fresh_ack(std::uint16_t port)
@@ -105,43 +98,6 @@ was_delivered(in_process_receiver const* r, std::string const& id)
     auto const all = r->delivered();
     return std::find(all.begin(), all.end(), id) != all.end();
 }
-
-// Peak RSS of a process, sampled by a thread while a case runs.
-class rss_watch
-{
-public:
-    explicit rss_watch(pid_t pid) : pid_(pid), base_(rss_bytes(pid)), peak_(base_)
-    {
-        thread_ = std::thread([this] {
-            while (!stop_) {
-                std::size_t const now = rss_bytes(pid_);
-                if (now > peak_)
-                    peak_ = now;
-                std::this_thread::sleep_for(10ms);
-            }
-        });
-    }
-
-    ~rss_watch() { finish(); }
-
-    /// Growth of the peak over the starting RSS, in bytes.
-    std::size_t
-    finish()
-    {
-        if (thread_.joinable()) {
-            stop_ = true;
-            thread_.join();
-        }
-        return peak_ > base_ ? peak_ - base_ : 0;
-    }
-
-private:
-    pid_t pid_;
-    std::size_t base_;
-    std::atomic<std::size_t> peak_;
-    std::atomic<bool> stop_{false};
-    std::thread thread_;
-};
 
 //--------------------------------------------------------------------------
 // The cases. `in` is the in-process receiver (nullptr for the program).
