@@ -38,6 +38,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -564,6 +565,13 @@ public:
     {
         std::lock_guard lock(mu_);
         return delivered_;
+    }
+
+    bool
+    was_delivered(std::string const& id) const
+    {
+        std::lock_guard lock(mu_);
+        return std::find(delivered_.begin(), delivered_.end(), id) != delivered_.end();
     }
 
     std::map<std::string, int>

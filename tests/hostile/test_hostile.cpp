@@ -7,6 +7,7 @@
 // After every case a fresh client must still get a correct ACK, and the
 // receiver must shut down cleanly.
 
+#include "hl7_hostile_checks.hpp"
 #include "hl7_hostile_support.hpp"
 
 #include <hl7/model/ack.hpp>
@@ -64,39 +65,20 @@ flags_for(limits const& l)
             "--max-frame-size",  std::to_string(l.max_frame_size)};
 }
 
-/// One message on a new connection; the answer must be AA with our id.
-void
-expect_fresh_ack(std::uint16_t port)
-{
-    std::string const id = unique_id("FRESH");
-    raw_peer p(port);
-    p.send_all(framed(message_text(id)));
-    auto f = p.read_frame(30s);
-    REQUIRE(f.has_value());
-    answer const a = read_answer(*f);
-    INFO("answer: " << a.raw);
-    REQUIRE(a.code == "AA");
-    REQUIRE(a.control_id == id);
-}
-
 /// Sends one message on `p` and requires the AA for it.
 void
 round_trip(raw_peer& p, std::string const& id)
 {
     p.send_all(framed(message_text(id)));
-    auto f = p.read_frame(30s);
-    REQUIRE(f.has_value());
-    answer const a = read_answer(*f);
-    INFO("answer: " << a.raw);
-    REQUIRE(a.code == "AA");
-    REQUIRE(a.control_id == id);
+    require_aa(p.read_frame(30s), id);
 }
 
-bool
-was_delivered(in_process_receiver const* r, std::string const& id)
+/// One message on a new connection; the answer must be AA with our id.
+void
+expect_fresh_ack(std::uint16_t port)
 {
-    auto const all = r->delivered();
-    return std::find(all.begin(), all.end(), id) != all.end();
+    raw_peer p(port);
+    round_trip(p, unique_id("FRESH"));
 }
 
 //--------------------------------------------------------------------------
@@ -208,7 +190,7 @@ case_nested_start_blocks(std::uint16_t port, in_process_receiver* in)
     CHECK(read_answer(*g).control_id == third);
     CHECK_FALSE(p.read_frame(300ms).has_value());
     if (in)
-        CHECK_FALSE(was_delivered(in, lost)); // an unfinished frame never reaches the application
+        CHECK_FALSE(in->was_delivered(lost)); // an unfinished frame never reaches the application
 }
 
 void
@@ -275,7 +257,7 @@ case_oversized_frame(std::uint16_t port, in_process_receiver* in, std::size_t li
     std::string const id = unique_id("AFTER-BIG");
     round_trip(p, id);
     if (in)
-        CHECK_FALSE(was_delivered(in, big_id));
+        CHECK_FALSE(in->was_delivered(big_id));
 }
 
 void
@@ -352,7 +334,7 @@ case_half_close(std::uint16_t port, in_process_receiver* in)
         CHECK(p.wait_end(30s, &frames) != raw_peer::end_state::open);
         CHECK(frames == 0);
         if (in)
-            CHECK_FALSE(was_delivered(in, id));
+            CHECK_FALSE(in->was_delivered(id));
     }
     {
         // After a whole frame: it is still answered before the receiver closes.
@@ -389,7 +371,7 @@ case_reset(std::uint16_t port, in_process_receiver* in)
     }
     expect_fresh_ack(port);
     if (in) {
-        CHECK_FALSE(was_delivered(in, mid));
+        CHECK_FALSE(in->was_delivered(mid));
         CHECK(eventually([&] { return in->connection_count() == 0; }));
     }
 }

@@ -6,6 +6,7 @@
 // connections. After every case a fresh TLS client must still get its AA and
 // the receiver must shut down cleanly.
 
+#include "hl7_hostile_checks.hpp"
 #include "hl7_hostile_tls_peer.hpp"
 
 #include <hl7/tls.hpp>
@@ -48,12 +49,7 @@ void
 round_trip(tls_peer& p, std::string const& id, std::size_t record = 16384, std::size_t chunk = 0)
 {
     p.write(framed(message_text(id)), record, chunk);
-    auto f = p.read_frame(30s);
-    REQUIRE(f.has_value());
-    answer const a = read_answer(*f);
-    INFO("answer: " << a.raw);
-    REQUIRE(a.code == "AA");
-    REQUIRE(a.control_id == id);
+    require_aa(p.read_frame(30s), id);
 }
 
 /// A new TLS client gets its AA.
@@ -63,13 +59,6 @@ expect_fresh_ack(std::uint16_t port)
     tls_peer p(port);
     p.handshake();
     round_trip(p, unique_id("FRESH"));
-}
-
-bool
-was_delivered(in_process_receiver const& r, std::string const& id)
-{
-    auto const all = r.delivered();
-    return std::find(all.begin(), all.end(), id) != all.end();
 }
 
 /// Runs a case against a fresh receiver, then the fresh-client and shutdown checks.
@@ -245,9 +234,9 @@ TEST_CASE("records cut short, corrupted, or closed without close_notify", "[host
             CHECK(p.wait_end(30s) != raw_peer::end_state::open);
         }
         CHECK(eventually([&] { return r.connection_count() == 0; }));
-        CHECK_FALSE(was_delivered(r, cut_reset));
-        CHECK_FALSE(was_delivered(r, cut_fin));
-        CHECK_FALSE(was_delivered(r, corrupt));
+        CHECK_FALSE(r.was_delivered(cut_reset));
+        CHECK_FALSE(r.was_delivered(cut_fin));
+        CHECK_FALSE(r.was_delivered(corrupt));
         CHECK(r.delivery_counts()[whole] == 1);
         CHECK(r.delivery_counts()[notified] == 1);
     });
@@ -273,7 +262,7 @@ TEST_CASE("frame over the size limit", "[hostile][tls]")
         CHECK(nak.code == "AR");
         CHECK(nak.text.find("size limit") != std::string::npos);
         round_trip(p, unique_id("AFTER-BIG"));
-        CHECK_FALSE(was_delivered(r, big_id));
+        CHECK_FALSE(r.was_delivered(big_id));
     });
 }
 
