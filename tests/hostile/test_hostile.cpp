@@ -446,13 +446,7 @@ case_never_reads(std::uint16_t port, in_process_receiver* in, external_receiver*
     if (ext)
         CHECK(eventually([&] { return ext->log().find("write timeout") != std::string::npos; }, 60s));
     CHECK(p.wait_end(60s) != raw_peer::end_state::open);
-    std::size_t const growth = watch.finish();
-    INFO("peak RSS growth " << growth);
-#if !defined(__SANITIZE_ADDRESS__)
-    // (Under AddressSanitizer every message parsed leaves its memory in the
-    // quarantine, up to 256 MiB, so RSS says nothing about our buffers.)
-    CHECK(growth < (std::size_t{64} << 20));
-#endif
+    check_rss_growth(watch, std::size_t{64} << 20);
 }
 
 void
