@@ -38,6 +38,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -46,6 +47,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -128,6 +130,28 @@ struct peer_closed : std::runtime_error
 {
     using std::runtime_error::runtime_error;
 };
+
+/** Takes the first whole MLLP frame out of `in` and returns its payload;
+    bytes before a start block are dropped. nullopt if no whole frame yet. */
+inline std::optional<std::string>
+take_frame(std::string& in)
+{
+    auto const start = in.find(vt);
+    if (start == std::string::npos) {
+        in.clear();
+        return std::nullopt;
+    }
+    for (auto end = in.find(fs, start); end != std::string::npos; end = in.find(fs, end + 1)) {
+        if (end + 1 < in.size() && in[end + 1] == cr) {
+            std::string payload = in.substr(start + 1, end - start - 1);
+            in.erase(0, end + 2);
+            return payload;
+        }
+        if (end + 1 >= in.size())
+            break;
+    }
+    return std::nullopt;
+}
 
 /** A TCP client on plain POSIX sockets. Every wait is bounded. */
 class raw_peer
@@ -213,7 +237,7 @@ public:
     {
         auto const deadline = clock::now() + timeout;
         for (;;) {
-            if (auto f = take_frame())
+            if (auto f = take_frame(in_))
                 return f;
             auto const left = deadline - clock::now();
             if (left <= clock::duration::zero())
@@ -234,7 +258,7 @@ public:
     {
         auto const deadline = clock::now() + timeout;
         for (;;) {
-            while (auto f = take_frame())
+            while (auto f = take_frame(in_))
                 if (frames)
                     ++*frames;
             auto const left = deadline - clock::now();
@@ -247,6 +271,19 @@ public:
             case fill_result::reset: return end_state::reset;
             }
         }
+    }
+
+    enum class fill_result { data, timeout, eof, reset };
+
+    /** Moves the bytes that arrived (waiting up to `timeout` for some) to
+        the end of `out`: for peers that decode the bytes themselves (TLS). */
+    fill_result
+    receive(std::string& out, clock::duration timeout)
+    {
+        fill_result const r = in_.empty() ? fill(timeout) : fill_result::data;
+        out += in_;
+        in_.clear();
+        return r;
     }
 
     /// shutdown(SHUT_WR): "no more from me", still reading.
@@ -277,8 +314,6 @@ public:
     }
 
 private:
-    enum class fill_result { data, timeout, eof, reset };
-
     void
     set_nonblocking()
     {
@@ -318,26 +353,6 @@ private:
             }
             return fill_result::reset;
         }
-    }
-
-    std::optional<std::string>
-    take_frame()
-    {
-        auto const start = in_.find(vt);
-        if (start == std::string::npos) {
-            in_.clear();
-            return std::nullopt;
-        }
-        for (auto end = in_.find(fs, start); end != std::string::npos; end = in_.find(fs, end + 1)) {
-            if (end + 1 < in_.size() && in_[end + 1] == cr) {
-                std::string payload = in_.substr(start + 1, end - start - 1);
-                in_.erase(0, end + 2);
-                return payload;
-            }
-            if (end + 1 >= in_.size())
-                break;
-        }
-        return std::nullopt;
     }
 
     int fd_ = -1;
@@ -390,6 +405,51 @@ eventually(Pred pred, clock::duration timeout = 20s)
     }
 }
 
+/// `prefix`-N, N counting up in this process: control ids no case repeats.
+inline std::string
+unique_id(std::string const& prefix)
+{
+    static std::atomic<int> n{0};
+    return prefix + "-" + std::to_string(++n);
+}
+
+// Peak RSS of a process, sampled by a thread while a case runs.
+class rss_watch
+{
+public:
+    explicit rss_watch(pid_t pid) : pid_(pid), base_(rss_bytes(pid)), peak_(base_)
+    {
+        thread_ = std::thread([this] {
+            while (!stop_) {
+                std::size_t const now = rss_bytes(pid_);
+                if (now > peak_)
+                    peak_ = now;
+                std::this_thread::sleep_for(10ms);
+            }
+        });
+    }
+
+    ~rss_watch() { finish(); }
+
+    /// Growth of the peak over the starting RSS, in bytes.
+    std::size_t
+    finish()
+    {
+        if (thread_.joinable()) {
+            stop_ = true;
+            thread_.join();
+        }
+        return peak_ > base_ ? peak_ - base_ : 0;
+    }
+
+private:
+    pid_t pid_;
+    std::size_t base_;
+    std::atomic<std::size_t> peak_;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
 //--------------------------------------------------------------------------
 // The receiver under test, in this process
 
@@ -430,6 +490,9 @@ struct receiver_settings
     bool drain = true;
     /// A message with this MSH-10 makes the handler hang (for handler_timeout).
     std::string hang_id = "HANG-FOREVER";
+    /// Starts the server; empty = hl7::start_hl7_server (TLS variants pass
+    /// one calling hl7::start_hl7_tls_server).
+    std::function<asio::awaitable<hl7::server>(hl7::client_connected_cb, hl7::server_options)> start{};
 };
 
 /** hl7::start_hl7_server with the bundled receiver's handler, on its own
@@ -449,9 +512,13 @@ public:
         for (unsigned i = 0; i < std::max(1u, settings_.threads); ++i)
             threads_.emplace_back([this] { ioc_.run(); });
         auto started = spawn([this, options]() -> asio::awaitable<void> {
-            server_.emplace(co_await hl7::start_hl7_server(
-                [this](hl7::stream_reader r, hl7::stream_writer w) { return serve(std::move(r), std::move(w)); },
-                options));
+            hl7::client_connected_cb cb = [this](hl7::stream_reader r, hl7::stream_writer w) {
+                return serve(std::move(r), std::move(w));
+            };
+            if (settings_.start)
+                server_.emplace(co_await settings_.start(std::move(cb), options));
+            else
+                server_.emplace(co_await hl7::start_hl7_server(std::move(cb), options));
         });
         try {
             started.get();
@@ -500,6 +567,13 @@ public:
         return delivered_;
     }
 
+    bool
+    was_delivered(std::string const& id) const
+    {
+        std::lock_guard lock(mu_);
+        return std::find(delivered_.begin(), delivered_.end(), id) != delivered_.end();
+    }
+
     std::map<std::string, int>
     delivery_counts() const
     {
@@ -520,7 +594,7 @@ public:
     }
 
     bool
-    saw_event(hl7::mllp::error e) const
+    saw_event(std::error_code e) const
     {
         std::lock_guard lock(mu_);
         for (auto const& ec : events_)

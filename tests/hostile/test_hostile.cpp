@@ -7,6 +7,7 @@
 // After every case a fresh client must still get a correct ACK, and the
 // receiver must shut down cleanly.
 
+#include "hl7_hostile_checks.hpp"
 #include "hl7_hostile_support.hpp"
 
 #include <hl7/model/ack.hpp>
@@ -64,84 +65,21 @@ flags_for(limits const& l)
             "--max-frame-size",  std::to_string(l.max_frame_size)};
 }
 
-std::string
-unique_id(std::string const& prefix)
+/// Sends one message on `p` and requires the AA for it.
+void
+round_trip(raw_peer& p, std::string const& id)
 {
-    static std::atomic<int> n{0};
-    return prefix + "-" + std::to_string(++n);
+    p.send_all(framed(message_text(id)));
+    require_aa(p.read_frame(30s), id);
 }
 
 /// One message on a new connection; the answer must be AA with our id.
 void
 expect_fresh_ack(std::uint16_t port)
 {
-    std::string const id = unique_id("FRESH");
     raw_peer p(port);
-    p.send_all(framed(message_text(id)));
-    auto f = p.read_frame(30s);
-    REQUIRE(f.has_value());
-    answer const a = read_answer(*f);
-    INFO("answer: " << a.raw);
-    REQUIRE(a.code == "AA");
-    REQUIRE(a.control_id == id);
+    round_trip(p, unique_id("FRESH"));
 }
-
-/// Sends one message on `p` and requires the AA for it.
-void
-round_trip(raw_peer& p, std::string const& id)
-{
-    p.send_all(framed(message_text(id)));
-    auto f = p.read_frame(30s);
-    REQUIRE(f.has_value());
-    answer const a = read_answer(*f);
-    INFO("answer: " << a.raw);
-    REQUIRE(a.code == "AA");
-    REQUIRE(a.control_id == id);
-}
-
-bool
-was_delivered(in_process_receiver const* r, std::string const& id)
-{
-    auto const all = r->delivered();
-    return std::find(all.begin(), all.end(), id) != all.end();
-}
-
-// Peak RSS of a process, sampled by a thread while a case runs.
-class rss_watch
-{
-public:
-    explicit rss_watch(pid_t pid) : pid_(pid), base_(rss_bytes(pid)), peak_(base_)
-    {
-        thread_ = std::thread([this] {
-            while (!stop_) {
-                std::size_t const now = rss_bytes(pid_);
-                if (now > peak_)
-                    peak_ = now;
-                std::this_thread::sleep_for(10ms);
-            }
-        });
-    }
-
-    ~rss_watch() { finish(); }
-
-    /// Growth of the peak over the starting RSS, in bytes.
-    std::size_t
-    finish()
-    {
-        if (thread_.joinable()) {
-            stop_ = true;
-            thread_.join();
-        }
-        return peak_ > base_ ? peak_ - base_ : 0;
-    }
-
-private:
-    pid_t pid_;
-    std::size_t base_;
-    std::atomic<std::size_t> peak_;
-    std::atomic<bool> stop_{false};
-    std::thread thread_;
-};
 
 //--------------------------------------------------------------------------
 // The cases. `in` is the in-process receiver (nullptr for the program).
@@ -252,7 +190,7 @@ case_nested_start_blocks(std::uint16_t port, in_process_receiver* in)
     CHECK(read_answer(*g).control_id == third);
     CHECK_FALSE(p.read_frame(300ms).has_value());
     if (in)
-        CHECK_FALSE(was_delivered(in, lost)); // an unfinished frame never reaches the application
+        CHECK_FALSE(in->was_delivered(lost)); // an unfinished frame never reaches the application
 }
 
 void
@@ -319,7 +257,7 @@ case_oversized_frame(std::uint16_t port, in_process_receiver* in, std::size_t li
     std::string const id = unique_id("AFTER-BIG");
     round_trip(p, id);
     if (in)
-        CHECK_FALSE(was_delivered(in, big_id));
+        CHECK_FALSE(in->was_delivered(big_id));
 }
 
 void
@@ -396,7 +334,7 @@ case_half_close(std::uint16_t port, in_process_receiver* in)
         CHECK(p.wait_end(30s, &frames) != raw_peer::end_state::open);
         CHECK(frames == 0);
         if (in)
-            CHECK_FALSE(was_delivered(in, id));
+            CHECK_FALSE(in->was_delivered(id));
     }
     {
         // After a whole frame: it is still answered before the receiver closes.
@@ -433,7 +371,7 @@ case_reset(std::uint16_t port, in_process_receiver* in)
     }
     expect_fresh_ack(port);
     if (in) {
-        CHECK_FALSE(was_delivered(in, mid));
+        CHECK_FALSE(in->was_delivered(mid));
         CHECK(eventually([&] { return in->connection_count() == 0; }));
     }
 }
@@ -508,13 +446,7 @@ case_never_reads(std::uint16_t port, in_process_receiver* in, external_receiver*
     if (ext)
         CHECK(eventually([&] { return ext->log().find("write timeout") != std::string::npos; }, 60s));
     CHECK(p.wait_end(60s) != raw_peer::end_state::open);
-    std::size_t const growth = watch.finish();
-    INFO("peak RSS growth " << growth);
-#if !defined(__SANITIZE_ADDRESS__)
-    // (Under AddressSanitizer every message parsed leaves its memory in the
-    // quarantine, up to 256 MiB, so RSS says nothing about our buffers.)
-    CHECK(growth < (std::size_t{64} << 20));
-#endif
+    check_rss_growth(watch, std::size_t{64} << 20);
 }
 
 void

@@ -1,5 +1,5 @@
-// The TLS tests' certificates (made once per process by make_certs.sh with
-// the openssl tool), options built from them, and small clients.
+// The TLS tests' client options built from the test certificates
+// (tls_test_certs.hpp), shell helpers, an on_error log and small clients.
 
 #ifndef HL7_TLS_TEST_SUPPORT_HPP
 #define HL7_TLS_TEST_SUPPORT_HPP
@@ -7,6 +7,7 @@
 #include <hl7/tls.hpp>
 
 #include "mllp_net_helpers.hpp"
+#include "tls_test_certs.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -23,36 +24,6 @@
 namespace hl7_tls_test {
 
 using namespace hl7_test;
-
-/// The directory holding the test certificates (see make_certs.sh).
-inline std::string const&
-cert_dir()
-{
-    static std::string const dir = [] {
-        char tmpl[] = "/tmp/hl7-tls-XXXXXX";
-        char* p = ::mkdtemp(tmpl);
-        if (!p)
-            throw std::runtime_error("mkdtemp failed");
-        std::string d = p;
-        static std::string to_remove;
-        to_remove = d;
-        std::atexit([] {
-            std::error_code ignored;
-            std::filesystem::remove_all(to_remove, ignored);
-        });
-        std::string const cmd = std::string("sh '") + HL7_TLS_MAKE_CERTS + "' '" + d + "' >/dev/null";
-        if (std::system(cmd.c_str()) != 0)
-            throw std::runtime_error("make_certs.sh failed");
-        return d;
-    }();
-    return dir;
-}
-
-inline std::string
-cert(std::string const& name)
-{
-    return cert_dir() + "/" + name;
-}
 
 /// Runs a shell command; its standard output.
 inline std::string
@@ -81,20 +52,6 @@ fingerprint(std::string const& name)
     while (!out.empty() && (out.back() == '\n' || out.back() == '\r'))
         out.pop_back();
     return out;
-}
-
-/// Server settings: certificate `name`, client certificates `mode` checked against ca.pem.
-inline hl7::tls_server_options
-server_tls(std::string const& name = "server",
-           hl7::tls::client_certificates mode = hl7::tls::client_certificates::off)
-{
-    hl7::tls_server_options o;
-    o.certificate_chain_file = cert(name + ".pem");
-    o.private_key_file = cert(name + ".key");
-    o.client_certificates = mode;
-    if (mode != hl7::tls::client_certificates::off)
-        o.client_ca_file = cert("ca.pem");
-    return o;
 }
 
 /// Client settings: trusting `ca`, showing certificate `client` if not empty.
