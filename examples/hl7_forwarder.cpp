@@ -8,7 +8,11 @@
 // sender's next message is handed out only when the previous one is
 // settled), sends each with hl7::client and then
 //   - AA/CA: marks it delivered;
-//   - AR/CR: makes it a dead letter at once (the receiver will never take it);
+//   - AR/CR: makes it a dead letter at once (the receiver will never take it),
+//     as is a message the client cannot confirm (no MSH-10, or MSH-15/MSH-16
+//     asking for no acknowledgement of success);
+//   - in enhanced mode with MSH-16 AL, the client waits past the CA for the
+//     application ACK, and that answer decides;
 //   - AE/CE, or no ACK (timeout, connection lost): retries it later with
 //     exponential back-off, and makes it a dead letter after --max-attempts
 //     failed attempts;
@@ -236,6 +240,11 @@ struct forwarder
         else {
             reason = std::string(o.fate == send_fate::unknown ? "no ACK from " : "not sent to ") + target(cfg) + ": " +
                      o.reason.message();
+            // The client refuses these for what the message is (no MSH-10, or
+            // MSH-15/MSH-16 asking for no acknowledgement of success): no
+            // later attempt can deliver them.
+            rejected = o.fate == send_fate::not_sent && (o.reason == hl7::client_error::missing_control_id ||
+                                                         o.reason == hl7::client_error::no_ack_requested);
         }
 
         std::uint32_t const attempts = m.attempts + 1;
@@ -407,7 +416,8 @@ usage(std::ostream& os)
           "\n"
           "Delivers the messages in STORE (filled by hl7_receiver --store) to the MLLP\n"
           "receiver at HOST:PORT, each sender's messages in order. A message is marked\n"
-          "delivered only after its AA (or CA); AR makes it a dead letter; AE or no ACK\n"
+          "delivered only after its AA (or CA); AR, or a message asking for no ACK of\n"
+          "success (MSH-15/MSH-16 NE or ER), makes it a dead letter; AE or no ACK\n"
           "retries it later with back-off, and after --max-attempts makes it a dead letter\n"
           "(hl7_store list / requeue). An unreachable HOST:PORT is waited for. Restarted\n"
           "after a crash, it goes on where it stopped (a message whose ACK was lost in the\n"

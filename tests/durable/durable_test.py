@@ -577,9 +577,29 @@ def acknowledgements(env):
     check(control_id_counts(db) == {"ENH-1": 1}, "the message is stored once")
     answers = exchange(port, [full.format(cid="ORIG-1")], 1)
     check(msa(answers[0])[:2] == ("AA", "ORIG-1"), "--store, MSH-15/16 empty: one AA, as before")
+    silent = full.replace("|P|2.5\r", "|P|2.5|||ER|ER\r")
+    exchange(port, [silent.format(cid="SILENT-1")], 0)
+    wait_until(lambda: control_id_counts(db).get("SILENT-1") == 1, "--store, MSH-15/16 ER/ER: stored, with no answer")
     check(rec.stop() == 0, "the receiver stopped")
     log = rec.text()
     check("stored as 1; sent CA AA" in log and "not stored; sent NAK AR" in log, "the log says what was sent")
+
+    # The forwarder's reliable client waits past the CA for the application
+    # ACK, and cannot confirm the ER/ER message at all: a dead letter at once.
+    down = ScriptedReceiver(verdicts)
+    try:
+        fwd = env.forwarder(db, down.port, ["--max-attempts", "3", "--retry-delay", "100ms", "--exit-when-idle"])
+        check(fwd.wait(60) == 0, "the forwarder settled everything and exited (--exit-when-idle)")
+    finally:
+        down.stop()
+    check(sorted(cid for _, cid in down.arrivals) == ["ENH-1", "ORIG-1"],
+          "downstream got ENH-1 and ORIG-1, never SILENT-1 (%s)" % down.arrivals)
+    states = dict(rows(db, "SELECT control_id, state FROM messages"))
+    check(states == {"ENH-1": 1, "ORIG-1": 1, "SILENT-1": 2}, "two delivered, SILENT-1 a dead letter (%s)" % states)
+    check(re.search(r"Gave up on id \d+ \(control id SILENT-1\): not sent to .*no acknowledgement of success",
+                    fwd.text()) is not None, "the forwarder says why")
+    check(re.search(r"Not delivered id \d+ \(control id SILENT-1\)", fwd.text()) is None,
+          "and gave it up at the first attempt, without retries")
 
     rec, port = env.receiver(env.path("orig.db"), extra=["--ack-mode", "original"], log="original.log")
     answers = exchange(port, [enhanced.format(cid="ENH-2")], 1)
