@@ -123,11 +123,13 @@ class Env:
         return os.path.join(self.bin, name)
 
     def receiver(self, db, port=0, extra=(), log="receiver.log", quiet=True):
-        """Starts hl7_receiver --store sqlite:DB and waits for "Listening"; returns (program, port)."""
+        """Starts hl7_receiver --store sqlite:DB (or --store DB when it is a
+        nats:// URL) and waits for "Listening"; returns (program, port)."""
         log_path = self.path(log)
         before = len(open(log_path, "rb").read()) if os.path.exists(log_path) else 0
         p = Program("receiver", [self.exe("hl7_receiver"), "--host", "127.0.0.1", "--port", str(port)] +
-                    (["-q"] if quiet else []) + ["--store", "sqlite:" + db] + list(extra), log_path).start()
+                    (["-q"] if quiet else []) +
+                    ["--store", db if db.startswith("nats://") else "sqlite:" + db] + list(extra), log_path).start()
         self.programs.append(p)
 
         def listening():
@@ -191,6 +193,11 @@ def read_outcomes(path):
             if len(parts) >= 4:
                 out.append((parts[0], parts[1], parts[2], int(parts[3])))
     return out
+
+
+def read_failures(program):
+    """The "Could not store message" lines of a receiver's log: (control id, why)."""
+    return re.findall(r"Could not store message from \S+ \(control id ([^,]+), \d+ bytes\): ([^\n]*)", program.text())
 
 
 def check_acks_stored(outcomes, counts, total):
@@ -406,8 +413,7 @@ def store_failure(env):
     locker.wait(30)
     rc = loader.wait()
     print(loader.text().strip().splitlines()[-1], flush=True)
-    log = rec.text()
-    failures = re.findall(r"Could not store message from \S+ \(control id ([^,]+), \d+ bytes\): ([^\n]*)", log)
+    failures = read_failures(rec)
     check(len(failures) >= 2, "the receiver logged the messages it could not store (%d lines)" % len(failures))
     check(all("locked" in why or "busy" in why for _, why in failures),
           "the log says why: " + (failures[0][1] if failures else ""))
@@ -511,68 +517,94 @@ def free_ports(n):
     return ports
 
 
+class Kit:
+    """The scale-out kit (examples/scale-out/scale-out.sh) for one scenario:
+    its run directory in the scenario's, every port free, `receivers`
+    receivers behind HAProxy (0: the cluster, the stream and HAProxy only).
+    `extra` adds settings (HL7_FORWARDER_CMD...)."""
+
+    def __init__(self, env, receivers=2, extra=None):
+        check(env.kit and os.path.exists(env.kit), "the kit script is given (--kit)")
+        check(env.dump and os.path.exists(env.dump), "hl7_stream_dump is given (--dump)")
+        self.script = env.kit
+        self.dump = env.dump
+        ports = free_ports(8 + receivers)
+        self.lb_port = ports[6]
+        self.env = dict(os.environ)
+        self.env.update({
+            "HL7_SCALE_RUN_DIR": env.path("run"),
+            "HL7_BIN_DIR": env.bin,
+            "HL7_NATS_PORTS": "%d %d %d" % tuple(ports[0:3]),
+            "HL7_NATS_ROUTE_PORTS": "%d %d %d" % tuple(ports[3:6]),
+            "HL7_LB_PORT": str(ports[6]),
+            "HL7_LB_STATS_PORT": str(ports[7]),
+            # A blank list (not empty: that means the default ports) starts none.
+            "HL7_RECEIVER_PORTS": " ".join(str(p) for p in ports[8:]) or " ",
+            "HL7_RECEIVER_CMD": "%s --host {host} --port {port} --store {store} -q" % env.exe("hl7_receiver"),
+        })
+        self.env.update(extra or {})
+        self.servers = ",".join("nats://127.0.0.1:%d" % p for p in ports[0:3])
+
+    def cmd(self, *args, timeout=150):
+        """Runs `scale-out.sh ARGS`; returns (exit code, output)."""
+        r = subprocess.run(["bash", self.script] + list(args), env=self.env, capture_output=True, text=True,
+                           timeout=timeout)
+        return r.returncode, r.stdout + r.stderr
+
+    def stream_ids(self):
+        """The Nats-Msg-Id (MSH-3|MSH-4|MSH-10) of every message in the stream, oldest first."""
+        r = subprocess.run([self.dump, self.servers, "HL7", "hl7.in.>"], capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise Failure("hl7_stream_dump failed: " + r.stderr)
+        return [line.split("\t", 1)[1] for line in r.stdout.splitlines() if "\t" in line]
+
+    def stream_counts(self):
+        """Control id -> copies in the stream, the health checks' probes left out."""
+        counts = {}
+        for i in self.stream_ids():
+            if not i.startswith("HL7PROBE|"):
+                cid = i.rsplit("|", 1)[1]
+                counts[cid] = counts.get(cid, 0) + 1
+        return counts
+
+
 def kit_kill(env):
-    kit = env.kit
-    check(kit and os.path.exists(kit), "the kit script is given (--kit)")
-    dump = env.dump
-    check(dump and os.path.exists(dump), "hl7_stream_dump is given (--dump)")
     total = 20000
     window = 16
-    ports = free_ports(11)
-    e = dict(os.environ)
-    e.update({
-        "HL7_SCALE_RUN_DIR": env.path("run"),
-        "HL7_BIN_DIR": env.bin,
-        "HL7_NATS_PORTS": "%d %d %d" % tuple(ports[0:3]),
-        "HL7_NATS_ROUTE_PORTS": "%d %d %d" % tuple(ports[3:6]),
-        "HL7_LB_PORT": str(ports[6]),
-        "HL7_LB_STATS_PORT": str(ports[7]),
-        "HL7_RECEIVER_PORTS": "%d %d" % (ports[8], ports[9]),
+    down_port = free_ports(1)[0]
+    kit = Kit(env, extra={
         # Order is not what this test is about: deliver in parallel.
         "HL7_MAX_ACK_PENDING": str(window * 2),
         "HL7_FORWARDER_CMD": "%s --store {store} --to 127.0.0.1:%d --drop-sender HL7PROBE/HAPROXY -q --window %d"
-                             % (env.exe("hl7_forwarder"), ports[10], window),
-        "HL7_RECEIVER_CMD": "%s --host {host} --port {port} --store {store} -q" % env.exe("hl7_receiver"),
+                             % (env.exe("hl7_forwarder"), down_port, window),
     })
-    servers = ",".join("nats://127.0.0.1:%d" % p for p in ports[0:3])
-    run_dir = env.path("run")
-
-    def kit_cmd(*args, timeout=150):
-        r = subprocess.run(["bash", kit] + list(args), env=e, capture_output=True, text=True, timeout=timeout)
-        return r.returncode, r.stdout + r.stderr
 
     down_db = env.path("down.db")
-    drec, _ = env.receiver(down_db, port=ports[10], extra=["--dedup-window", "0"], log="downstream.log")
+    drec, _ = env.receiver(down_db, port=down_port, extra=["--dedup-window", "0"], log="downstream.log")
     try:
-        rc, out = kit_cmd("up")
+        rc, out = kit.cmd("up")
         check(rc == 0, "scale-out.sh up (3 NATS servers, 2 receivers --store nats://, HAProxy, a forwarder)\n" + out)
-
-        def stream_ids():
-            r = subprocess.run([dump, servers, "HL7", "hl7.in.>"], capture_output=True, text=True, timeout=120)
-            if r.returncode != 0:
-                raise Failure("hl7_stream_dump failed: " + r.stderr)
-            return [line.split("\t", 1)[1] for line in r.stdout.splitlines() if "\t" in line]
 
         # At most 1,500/s: the run lasts at least 13 s, so the kills below
         # (at 3 s and 6 s) land while it sends, however fast the machine.
-        loader = env.sender(ports[6], ["--connections", "8", "--new-ids", "--repeat", str(total), "--retries", "60",
-                                       "--rate", "1500",
-                                       "--timeout", "10", "--outcomes", env.path("outcomes.txt")])
+        loader = env.sender(kit.lb_port, ["--connections", "8", "--new-ids", "--repeat", str(total), "--retries", "60",
+                                          "--rate", "1500",
+                                          "--timeout", "10", "--outcomes", env.path("outcomes.txt")])
         # By time (the loader outruns the forwarder, so the downstream count
         # would come too late): receiver 1 after 3 s, NATS server 2 (a stream
         # or consumer leader, maybe) 3 s later.
         time.sleep(3)
         check(loader.running(), "the loader is still sending when receiver 1 is killed")
-        rc, out = kit_cmd("receiver", "1", "kill")
+        rc, out = kit.cmd("receiver", "1", "kill")
         check(rc == 0, "receiver 1 SIGKILLed " + out.strip())
         time.sleep(1)
-        kit_cmd("receiver", "1", "start")
+        kit.cmd("receiver", "1", "start")
         time.sleep(2)
         check(loader.running(), "the loader is still sending when NATS server 2 is killed")
-        rc, out = kit_cmd("nats", "2", "kill")
+        rc, out = kit.cmd("nats", "2", "kill")
         check(rc == 0, "NATS server 2 SIGKILLed " + out.strip())
         time.sleep(3)
-        kit_cmd("nats", "2", "start")
+        kit.cmd("nats", "2", "start")
         lrc = loader.wait(timeout=240)
         print("loader exit code", lrc, "\n" + loader.text().strip().splitlines()[-1], flush=True)
 
@@ -581,22 +613,15 @@ def kit_kill(env):
         sent = {c for c, fate, _, _ in outcomes if fate != "not_sent"}
         check(len(outcomes) == total, "an outcome for each of the %d messages" % total)
         # The forwarder drains the stream into the downstream store.
-        ids = stream_ids()
-        data = [i for i in ids if not i.startswith("HL7PROBE|")]
+        data = kit.stream_counts()
         wait_until(lambda: len(set(c for c, in rows(down_db, "SELECT control_id FROM messages"))) >= len(data),
                    "the forwarder to deliver all %d stored messages" % len(data), timeout=180, step=0.5)
-        ids = stream_ids()
+        stream = kit.stream_counts()
     finally:
-        rc, out = kit_cmd("down")
+        rc, out = kit.cmd("down")
     check(rc == 0, "scale-out.sh down")
     check(drec.stop() == 0, "the downstream receiver stopped")
 
-    stream = {}
-    for i in ids:
-        if i.startswith("HL7PROBE|"):
-            continue
-        cid = i.rsplit("|", 1)[1]
-        stream[cid] = stream.get(cid, 0) + 1
     wrong = [c for c in acked if stream.get(c) != 1]
     check(not wrong, "every AA'd message is in the stream exactly once (%d AA'd; wrong: %s)" % (len(acked), wrong[:5]))
     strangers = [c for c in stream if c not in sent]
