@@ -45,6 +45,15 @@ Python's sqlite3 on the store files, what an AA promised:
                    restarted mid-run. Every AA'd message is in the stream
                    exactly once (read with hl7_stream_dump), nothing unsent is
                    there, and downstream gets every one of them.
+  nats_outage      hl7_receiver --store nats:// started before any NATS
+                   server (the kit with no receivers of its own, needs --kit
+                   and hl7_stream_dump): it listens and answers no AA (closes
+                   the connection; AE with --store-failure nak) until the kit
+                   brings the cluster up, then AA's the resends. Then 3,000
+                   messages over 8 connections, resent on no AA, while all
+                   three NATS servers are SIGKILLed and restarted 4 s later:
+                   every AA'd message is in the stream exactly once, nothing
+                   unsent is there, the receiver AA's a fresh message after.
 
 Each scenario prints its counts and exits 0 when every check holds.
 """
@@ -129,12 +138,14 @@ class Env:
         return os.path.join(self.bin, name)
 
     def receiver(self, db, port=0, extra=(), log="receiver.log", quiet=True):
-        """Starts hl7_receiver --store sqlite:DB (no store if DB is None) and waits for "Listening";
+        """Starts hl7_receiver --store sqlite:DB (--store DB when it is a
+        nats:// URL, no store if DB is None) and waits for "Listening";
         returns (program, port)."""
         log_path = self.path(log)
         before = len(open(log_path, "rb").read()) if os.path.exists(log_path) else 0
         p = Program("receiver", [self.exe("hl7_receiver"), "--host", "127.0.0.1", "--port", str(port)] +
-                    (["-q"] if quiet else []) + (["--store", "sqlite:" + db] if db else []) + list(extra),
+                    (["-q"] if quiet else []) +
+                    (["--store", db if db.startswith("nats://") else "sqlite:" + db] if db else []) + list(extra),
                     log_path).start()
         self.programs.append(p)
 
@@ -199,6 +210,11 @@ def read_outcomes(path):
             if len(parts) >= 4:
                 out.append((parts[0], parts[1], parts[2], int(parts[3])))
     return out
+
+
+def read_failures(program):
+    """The "Could not store message" lines of a receiver's log: (control id, why)."""
+    return re.findall(r"Could not store message from \S+ \(control id ([^,]+), \d+ bytes\): ([^\n]*)", program.text())
 
 
 def check_acks_stored(outcomes, counts, total):
@@ -414,8 +430,7 @@ def store_failure(env):
     locker.wait(30)
     rc = loader.wait()
     print(loader.text().strip().splitlines()[-1], flush=True)
-    log = rec.text()
-    failures = re.findall(r"Could not store message from \S+ \(control id ([^,]+), \d+ bytes\): ([^\n]*)", log)
+    failures = read_failures(rec)
     check(len(failures) >= 2, "the receiver logged the messages it could not store (%d lines)" % len(failures))
     check(all("locked" in why or "busy" in why for _, why in failures),
           "the log says why: " + (failures[0][1] if failures else ""))
@@ -623,68 +638,94 @@ def free_ports(n):
     return ports
 
 
+class Kit:
+    """The scale-out kit (examples/scale-out/scale-out.sh) for one scenario:
+    its run directory in the scenario's, every port free, `receivers`
+    receivers behind HAProxy (0: the cluster, the stream and HAProxy only).
+    `extra` adds settings (HL7_FORWARDER_CMD...)."""
+
+    def __init__(self, env, receivers=2, extra=None):
+        check(env.kit and os.path.exists(env.kit), "the kit script is given (--kit)")
+        check(env.dump and os.path.exists(env.dump), "hl7_stream_dump is given (--dump)")
+        self.script = env.kit
+        self.dump = env.dump
+        ports = free_ports(8 + receivers)
+        self.lb_port = ports[6]
+        self.env = dict(os.environ)
+        self.env.update({
+            "HL7_SCALE_RUN_DIR": env.path("run"),
+            "HL7_BIN_DIR": env.bin,
+            "HL7_NATS_PORTS": "%d %d %d" % tuple(ports[0:3]),
+            "HL7_NATS_ROUTE_PORTS": "%d %d %d" % tuple(ports[3:6]),
+            "HL7_LB_PORT": str(ports[6]),
+            "HL7_LB_STATS_PORT": str(ports[7]),
+            # A blank list (not empty: that means the default ports) starts none.
+            "HL7_RECEIVER_PORTS": " ".join(str(p) for p in ports[8:]) or " ",
+            "HL7_RECEIVER_CMD": "%s --host {host} --port {port} --store {store} -q" % env.exe("hl7_receiver"),
+        })
+        self.env.update(extra or {})
+        self.servers = ",".join("nats://127.0.0.1:%d" % p for p in ports[0:3])
+
+    def cmd(self, *args, timeout=150):
+        """Runs `scale-out.sh ARGS`; returns (exit code, output)."""
+        r = subprocess.run(["bash", self.script] + list(args), env=self.env, capture_output=True, text=True,
+                           timeout=timeout)
+        return r.returncode, r.stdout + r.stderr
+
+    def stream_ids(self):
+        """The Nats-Msg-Id (MSH-3|MSH-4|MSH-10) of every message in the stream, oldest first."""
+        r = subprocess.run([self.dump, self.servers, "HL7", "hl7.in.>"], capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise Failure("hl7_stream_dump failed: " + r.stderr)
+        return [line.split("\t", 1)[1] for line in r.stdout.splitlines() if "\t" in line]
+
+    def stream_counts(self):
+        """Control id -> copies in the stream, the health checks' probes left out."""
+        counts = {}
+        for i in self.stream_ids():
+            if not i.startswith("HL7PROBE|"):
+                cid = i.rsplit("|", 1)[1]
+                counts[cid] = counts.get(cid, 0) + 1
+        return counts
+
+
 def kit_kill(env):
-    kit = env.kit
-    check(kit and os.path.exists(kit), "the kit script is given (--kit)")
-    dump = env.dump
-    check(dump and os.path.exists(dump), "hl7_stream_dump is given (--dump)")
     total = 20000
     window = 16
-    ports = free_ports(11)
-    e = dict(os.environ)
-    e.update({
-        "HL7_SCALE_RUN_DIR": env.path("run"),
-        "HL7_BIN_DIR": env.bin,
-        "HL7_NATS_PORTS": "%d %d %d" % tuple(ports[0:3]),
-        "HL7_NATS_ROUTE_PORTS": "%d %d %d" % tuple(ports[3:6]),
-        "HL7_LB_PORT": str(ports[6]),
-        "HL7_LB_STATS_PORT": str(ports[7]),
-        "HL7_RECEIVER_PORTS": "%d %d" % (ports[8], ports[9]),
+    down_port = free_ports(1)[0]
+    kit = Kit(env, extra={
         # Order is not what this test is about: deliver in parallel.
         "HL7_MAX_ACK_PENDING": str(window * 2),
         "HL7_FORWARDER_CMD": "%s --store {store} --to 127.0.0.1:%d --drop-sender HL7PROBE/HAPROXY -q --window %d"
-                             % (env.exe("hl7_forwarder"), ports[10], window),
-        "HL7_RECEIVER_CMD": "%s --host {host} --port {port} --store {store} -q" % env.exe("hl7_receiver"),
+                             % (env.exe("hl7_forwarder"), down_port, window),
     })
-    servers = ",".join("nats://127.0.0.1:%d" % p for p in ports[0:3])
-    run_dir = env.path("run")
-
-    def kit_cmd(*args, timeout=150):
-        r = subprocess.run(["bash", kit] + list(args), env=e, capture_output=True, text=True, timeout=timeout)
-        return r.returncode, r.stdout + r.stderr
 
     down_db = env.path("down.db")
-    drec, _ = env.receiver(down_db, port=ports[10], extra=["--dedup-window", "0"], log="downstream.log")
+    drec, _ = env.receiver(down_db, port=down_port, extra=["--dedup-window", "0"], log="downstream.log")
     try:
-        rc, out = kit_cmd("up")
+        rc, out = kit.cmd("up")
         check(rc == 0, "scale-out.sh up (3 NATS servers, 2 receivers --store nats://, HAProxy, a forwarder)\n" + out)
-
-        def stream_ids():
-            r = subprocess.run([dump, servers, "HL7", "hl7.in.>"], capture_output=True, text=True, timeout=120)
-            if r.returncode != 0:
-                raise Failure("hl7_stream_dump failed: " + r.stderr)
-            return [line.split("\t", 1)[1] for line in r.stdout.splitlines() if "\t" in line]
 
         # At most 1,500/s: the run lasts at least 13 s, so the kills below
         # (at 3 s and 6 s) land while it sends, however fast the machine.
-        loader = env.sender(ports[6], ["--connections", "8", "--new-ids", "--repeat", str(total), "--retries", "60",
-                                       "--rate", "1500",
-                                       "--timeout", "10", "--outcomes", env.path("outcomes.txt")])
+        loader = env.sender(kit.lb_port, ["--connections", "8", "--new-ids", "--repeat", str(total), "--retries", "60",
+                                          "--rate", "1500",
+                                          "--timeout", "10", "--outcomes", env.path("outcomes.txt")])
         # By time (the loader outruns the forwarder, so the downstream count
         # would come too late): receiver 1 after 3 s, NATS server 2 (a stream
         # or consumer leader, maybe) 3 s later.
         time.sleep(3)
         check(loader.running(), "the loader is still sending when receiver 1 is killed")
-        rc, out = kit_cmd("receiver", "1", "kill")
+        rc, out = kit.cmd("receiver", "1", "kill")
         check(rc == 0, "receiver 1 SIGKILLed " + out.strip())
         time.sleep(1)
-        kit_cmd("receiver", "1", "start")
+        kit.cmd("receiver", "1", "start")
         time.sleep(2)
         check(loader.running(), "the loader is still sending when NATS server 2 is killed")
-        rc, out = kit_cmd("nats", "2", "kill")
+        rc, out = kit.cmd("nats", "2", "kill")
         check(rc == 0, "NATS server 2 SIGKILLed " + out.strip())
         time.sleep(3)
-        kit_cmd("nats", "2", "start")
+        kit.cmd("nats", "2", "start")
         lrc = loader.wait(timeout=240)
         print("loader exit code", lrc, "\n" + loader.text().strip().splitlines()[-1], flush=True)
 
@@ -693,22 +734,15 @@ def kit_kill(env):
         sent = {c for c, fate, _, _ in outcomes if fate != "not_sent"}
         check(len(outcomes) == total, "an outcome for each of the %d messages" % total)
         # The forwarder drains the stream into the downstream store.
-        ids = stream_ids()
-        data = [i for i in ids if not i.startswith("HL7PROBE|")]
+        data = kit.stream_counts()
         wait_until(lambda: len(set(c for c, in rows(down_db, "SELECT control_id FROM messages"))) >= len(data),
                    "the forwarder to deliver all %d stored messages" % len(data), timeout=180, step=0.5)
-        ids = stream_ids()
+        stream = kit.stream_counts()
     finally:
-        rc, out = kit_cmd("down")
+        rc, out = kit.cmd("down")
     check(rc == 0, "scale-out.sh down")
     check(drec.stop() == 0, "the downstream receiver stopped")
 
-    stream = {}
-    for i in ids:
-        if i.startswith("HL7PROBE|"):
-            continue
-        cid = i.rsplit("|", 1)[1]
-        stream[cid] = stream.get(cid, 0) + 1
     wrong = [c for c in acked if stream.get(c) != 1]
     check(not wrong, "every AA'd message is in the stream exactly once (%d AA'd; wrong: %s)" % (len(acked), wrong[:5]))
     strangers = [c for c in stream if c not in sent]
@@ -731,8 +765,121 @@ def kit_kill(env):
     check(copies <= 2 * window, "extra copies downstream (%d) are at most the messages in flight (%d)" % (copies, 2 * window))
 
 
+def nats_outage(env):
+    """The receiver started before any NATS server, then the whole cluster
+    stopped under load: no AA for anything unstored, recovery each time."""
+    kit = Kit(env, receivers=0)
+    # With the cluster down the store opens anyway (it keeps connecting in
+    # the background) and the receiver listens; every put fails with
+    # `unavailable`: the default answers nothing and closes the connection,
+    # --store-failure nak answers AE.
+    rec, port = env.receiver(kit.servers, log="receiver.log")
+    nak, nak_port = env.receiver(kit.servers, extra=["--store-failure", "nak"], log="nak.log")
+    senders = [("LAB", "NORTH"), ("RAD", "SOUTH")]
+    # Few messages, one resend each: every connection closed without an ACK
+    # doubles the sender's back-off.
+    write_messages(env.path("early.hl7"), senders, 2, prefix="EARLY")
+    early = env.sender(port, ["--loose", "--connections", "2", "--retries", "1", "--timeout", "5",
+                              "--outcomes", env.path("early-outcomes.txt"), env.path("early.hl7")], log="early.log")
+    check(early.wait() == 8, "with no NATS server, the sender got no ACK (hl7_sender exit 8, unknown fate)")
+    early_out = read_outcomes(env.path("early-outcomes.txt"))
+    fates = {}
+    for _, fate, code, attempts in early_out:
+        fates[(fate, code, attempts)] = fates.get((fate, code, attempts), 0) + 1
+    print("with no NATS server (fate, ACK code, attempts): count", fates, flush=True)
+    check(len(early_out) == 4 and all(code == "" and fate != "acked" for _, fate, code, _ in early_out),
+          "no answer at all to any of the 4 messages")
+    failures = read_failures(rec)
+    check(len(failures) >= 4 and all("not connected" in why for _, why in failures),
+          "the receiver logged each failed message and why (%d lines): %s" % (len(failures), failures[:1]))
+    write_messages(env.path("early-nak.hl7"), senders, 1, prefix="NAKEARLY")
+    s = env.sender(nak_port, ["--loose", "--outcomes", env.path("nak-outcomes.txt"), env.path("early-nak.hl7")],
+                   log="early-nak.log")
+    check(s.wait() == 3, "--store-failure nak: AE instead (hl7_sender exit 3)")
+    check("message not stored" in s.text(), "the AE says why: " + s.text().strip().splitlines()[0])
+    check({code for _, _, code, _ in read_outcomes(env.path("nak-outcomes.txt"))} == {"AE"}, "both answered AE")
+    check(rec.running() and nak.running(), "both receivers are still running")
+
+    load_total = 3000
+    try:
+        started = time.monotonic()
+        rc, out = kit.cmd("up")
+        check(rc == 0, "scale-out.sh up (3 NATS servers, the stream, no receivers of its own)\n" + out)
+        stream = kit.stream_counts()
+        check(not stream, "nothing reached the stream while the cluster was down (%d there)" % len(stream))
+        # The same messages again: the receivers' stores connect by themselves.
+        again = env.sender(port, ["--loose", "--connections", "2", "--retries", "30", "--timeout", "10",
+                                  "--outcomes", env.path("again-outcomes.txt"), env.path("early.hl7")],
+                           log="again.log")
+        check(again.wait() == 0, "once the cluster is up, the same receiver AA's every resend")
+        s = env.sender(nak_port, ["--loose", "--retries", "30", env.path("early-nak.hl7")], log="again-nak.log")
+        check(s.wait() == 0, "and so does the nak receiver")
+        recovered = time.monotonic() - started
+        stream = kit.stream_counts()
+        early_ids = {c for c, _, _, _ in early_out} | {"NAKEARLYLABNORTH00000", "NAKEARLYRADSOUTH00000"}
+        check(all(stream.get(c) == 1 for c in early_ids) and set(stream) == early_ids,
+              "each of the 6 is in the stream exactly once, and nothing else (%s)" % sorted(stream.items())[:3])
+
+        # The whole cluster stopped under load. At most 300/s over 8
+        # connections: the run lasts at least 10 s, the cluster goes at 3 s
+        # and comes back 4 s later.
+        loader = env.sender(port, ["--connections", "8", "--new-ids", "--repeat", str(load_total), "--rate", "300",
+                                   "--retries", "60", "--timeout", "10",
+                                   "--outcomes", env.path("outcomes.txt")], log="loader.log")
+        time.sleep(3)
+        check(loader.running(), "the loader is still sending when the cluster is stopped")
+        before_outage = len(read_failures(rec))
+        for i in (1, 2, 3):
+            rc, out = kit.cmd("nats", str(i), "kill")
+            check(rc == 0, "NATS server %d SIGKILLed %s" % (i, out.strip()))
+        time.sleep(4)
+        check(loader.running() and rec.running(), "the loader and the receiver are running with the cluster down")
+        for i in (1, 2, 3):
+            rc, out = kit.cmd("nats", str(i), "start")
+            check(rc == 0, "NATS server %d restarted %s" % (i, out.strip()))
+        lrc = loader.wait(timeout=180)
+        summary = loader.text().strip().splitlines()[-1]
+        print("loader exit code", lrc, "\n" + summary, flush=True)
+        # A fresh message after the recovery: the receiver did not hang.
+        write_messages(env.path("fresh.hl7"), senders[:1], 1, prefix="FRESH")
+        check(env.sender(port, ["--loose", "--timeout", "10", env.path("fresh.hl7")], log="fresh.log").wait() == 0,
+              "after the recovery a fresh message is AA'd")
+        stream = kit.stream_counts()
+    finally:
+        rc, out = kit.cmd("down")
+    check(rc == 0, "scale-out.sh down")
+    check(rec.running(), "the receiver never exited")
+    check(rec.stop() == 0 and nak.stop() == 0, "the receivers stop cleanly on SIGTERM")
+
+    outcomes = read_outcomes(env.path("outcomes.txt"))
+    check(len(outcomes) == load_total, "an outcome for each of the %d messages" % load_total)
+    acked = {c for c, fate, code, _ in outcomes if fate == "acked" and code == "AA"}
+    sent = {c for c, fate, _, _ in outcomes if fate != "not_sent"} | early_ids | {"FRESHLABNORTH00000"}
+    wrong = [c for c in acked | {"FRESHLABNORTH00000"} if stream.get(c) != 1]
+    check(not wrong, "every AA'd message is in the stream exactly once (%d AA'd; wrong: %s)" % (len(acked), wrong[:5]))
+    strangers = [c for c in stream if c not in sent]
+    check(not strangers, "nothing in the stream was not sent (%s)" % strangers[:5])
+    twice = [c for c, n in stream.items() if n > 1]
+    check(not twice, "no message is in the stream twice (%s)" % twice[:5])
+    codes = {}
+    for _, fate, code, _ in outcomes:
+        if code != "AA":
+            codes[code or fate] = codes.get(code or fate, 0) + 1
+    outage_failures = len(read_failures(rec)) - before_outage
+    resends = sum(o[3] - 1 for o in outcomes)
+    print("counts: with no server at start, 4 messages unanswered (%d store failures logged), 2 AE with "
+          "--store-failure nak; %.1f s from `scale-out.sh up` to every resend AA'd" % (before_outage, recovered),
+          flush=True)
+    print("counts: cluster stopped for 4 s under load: %d sent, %d AA, non-AA final answers %s, %d resends, "
+          "%d messages resent, %d store failures logged (connection closed without an ACK), %d in the stream"
+          % (load_total, len(acked), codes or "none", resends, sum(1 for o in outcomes if o[3] > 1),
+             outage_failures, len(stream)), flush=True)
+    check(outage_failures > 0 and resends > 0, "the outage hit messages in flight (failures logged, resends)")
+    check(len(acked) == load_total and lrc == 0, "with resends every message was AA'd in the end")
+
+
 SCENARIOS = {f.__name__: f for f in (receiver_crash, forwarder_crash, forwarder_verdicts, store_failure, duplicates,
-                                      acknowledgements, kit_kill)}
+                                      acknowledgements, kit_kill, nats_outage)}
 
 
 def main():
@@ -740,8 +887,8 @@ def main():
     ap.add_argument("scenario", choices=sorted(SCENARIOS))
     ap.add_argument("--bin", required=True)
     ap.add_argument("--work")
-    ap.add_argument("--kit", help="examples/scale-out/scale-out.sh (kit_kill)")
-    ap.add_argument("--dump", help="hl7_stream_dump (kit_kill)")
+    ap.add_argument("--kit", help="examples/scale-out/scale-out.sh (kit_kill, nats_outage)")
+    ap.add_argument("--dump", help="hl7_stream_dump (kit_kill, nats_outage)")
     a = ap.parse_args()
     work = a.work or tempfile.mkdtemp(prefix="hl7-durable-")
     if a.work:
