@@ -60,7 +60,10 @@ export HL7_LB_STATS_PORT=${HL7_LB_STATS_PORT:-22580}
 export HL7_RECEIVER_PORTS=${HL7_RECEIVER_PORTS:-22576 22577}
 export HL7_REPLICAS=3
 export HL7_DEDUP_WINDOW=${HL7_DEDUP_WINDOW:-0.1}
-export HL7_RECEIVER_CMD="$bin_dir/hl7_receiver --quiet --host {host} --port {port} --store {store}"
+# --ack-mode original: the corpus asks for enhanced mode (MSH-15 AL, MSH-16 NE),
+# which a durable receiver answers with CA; (a) and (b) answer one AA in
+# original mode (bench_mllp's store: targets pass the same flag): like for like.
+export HL7_RECEIVER_CMD="$bin_dir/hl7_receiver --quiet --ack-mode original --host {host} --port {port} --store {store}"
 
 trap '"$kit" down --purge >/dev/null' EXIT
 "$kit" up || die "scale-out.sh up failed"
