@@ -240,11 +240,10 @@ struct forwarder
         else {
             reason = std::string(o.fate == send_fate::unknown ? "no ACK from " : "not sent to ") + target(cfg) + ": " +
                      o.reason.message();
-            // The client refuses these for what the message is (no MSH-10, or
-            // MSH-15/MSH-16 asking for no acknowledgement of success): no
-            // later attempt can deliver them.
-            rejected = o.fate == send_fate::not_sent && (o.reason == hl7::client_error::missing_control_id ||
-                                                         o.reason == hl7::client_error::no_ack_requested);
+            // Refused by the client for what the message is (the
+            // invalid_argument condition: no MSH-10, or MSH-15/MSH-16 asking
+            // for no acknowledgement of success): no later attempt can deliver it.
+            rejected = o.fate == send_fate::not_sent && o.reason == std::errc::invalid_argument;
         }
 
         std::uint32_t const attempts = m.attempts + 1;

@@ -604,6 +604,7 @@ TEST_CASE("client_fsm: a message without MSH-10 is not sent, queue_full, abandon
     CHECK(h.outcomes[bad].fate == send_fate::not_sent);
     CHECK(h.outcomes[bad].reason == client_error::missing_control_id);
     CHECK(h.outcomes[junk].reason == client_error::missing_control_id);
+    CHECK(h.outcomes[bad].reason == std::errc::invalid_argument); // a reason in the message itself
     CHECK(h.connects.empty());
     CHECK_FALSE(h.fsm.queue_full());
     auto const a = h.submit("Q1");
