@@ -18,9 +18,7 @@ namespace hl7 {
     timed out (`mllp::error::connect_timeout`) or failed (`connection_refused`,
     `host_not_found`, ...). These are the client's own. A timeout maps to
     `std::errc::timed_out`, so `mllp::is_timeout()` holds for both timeouts
-    here and for `connect_timeout`; a reset never does. The reasons that lie
-    in the message itself (`missing_control_id`, `no_ack_requested`) map to
-    `std::errc::invalid_argument`: sending it again can never succeed.
+    here and for `connect_timeout`; a reset never does.
 */
 enum class client_error {
     /// No ACK for the message within `client_options::ack_timeout` of
